@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 #include <span>
 
 #include <fmt/format.h>
@@ -43,28 +44,72 @@ Format sniff(Bytes head) {
     return other ? Format::other : Format::unknown;
 }
 
-// Encoders may append padding or junk after the end marker; look for it near the end only.
-bool has_end_marker(Format format, Bytes tail) {
-    if (format == Format::jpeg) {
-        for (std::size_t i = tail.size(); i >= 2; --i)
-            if (tail[i - 2] == 0xFF && tail[i - 1] == 0xD9) return true;
-        return false;
+// Where a walk over the JPEG header segments stopped.
+struct JpegWalk {
+    std::size_t at = 0;     // offset of the last marker visited
+    bool ran_out = false;   // the bytes ended inside the header
+    bool at_scan = false;   // stopped at the first scan (SOS)
+};
+
+// Walks the marker segments of a JPEG header, calling visit(marker, offset of the marker) until it
+// returns false, the first scan (SOS) begins, or the bytes end or stop making sense.
+template <typename Visit>
+JpegWalk walk_jpeg_header(Bytes b, Visit visit) {
+    std::size_t i = 2;
+    while (i + 4 <= b.size()) {
+        if (b[i] != 0xFF) return {i, false, false};
+        const unsigned char marker = b[i + 1];
+        if (marker == 0xFF) {  // fill byte
+            ++i;
+            continue;
+        }
+        if (!visit(marker, i) || marker == 0xDA) return {i, false, marker == 0xDA};
+        const std::size_t length = (std::size_t{b[i + 2]} << 8) | b[i + 3];
+        if (length < 2) return {i, false, false};
+        i += 2 + length;
     }
-    if (format == Format::png) {
-        static constexpr std::string_view iend = "IEND";
-        return std::search(tail.begin(), tail.end(), iend.begin(), iend.end()) != tail.end();
-    }
-    return true;
+    return {i, true, false};
+}
+
+enum class JpegEnd { complete, truncated, unknown };
+
+// A JPEG is complete when an EOI marker follows the start of its first scan. Entropy-coded data
+// cannot contain FF D9 (0xFF is stuffed), so this is exact, unlike "ends with FF D9": it accepts
+// data appended after EOI (motion photos, vendor trailers) and ignores the EOI of an EXIF thumbnail.
+// A header that makes no sense is left to the decoder (unknown).
+JpegEnd jpeg_end(Bytes b) {
+    const JpegWalk walk = walk_jpeg_header(b, [](unsigned char, std::size_t) { return true; });
+    if (walk.ran_out) return JpegEnd::truncated;
+    if (!walk.at_scan) return JpegEnd::unknown;
+    // Backwards: a normal file answers within its last bytes.
+    for (std::size_t i = b.size(); i >= walk.at + 4; --i)
+        if (b[i - 2] == 0xFF && b[i - 1] == 0xD9) return JpegEnd::complete;
+    return JpegEnd::truncated;
+}
+
+bool contains(Bytes bytes, std::initializer_list<unsigned char> needle) {
+    return std::search(bytes.begin(), bytes.end(), needle.begin(), needle.end()) != bytes.end();
 }
 
 constexpr std::size_t kHeadBytes = 16;
 constexpr std::size_t kTailBytes = 1024;
 
-ImageProblem check(Bytes head, Bytes tail) {
+// Whether the end marker is in the last kTailBytes: the quick answer for nearly every file.
+// `false` only means "look at the whole file" (see jpeg_complete).
+bool end_marker_near_end(Format format, Bytes tail) {
+    if (format == Format::jpeg) return contains(tail, {0xFF, 0xD9});
+    if (format == Format::png) return contains(tail, {'I', 'E', 'N', 'D'});
+    return true;
+}
+
+// `whole()` returns all the bytes; it is called only when the tail alone cannot tell.
+template <typename Whole>
+ImageProblem check(Bytes head, Bytes tail, Whole whole) {
     const Format format = sniff(head);
     if (format == Format::unknown) return ImageProblem::not_an_image;
-    if (!has_end_marker(format, tail)) return ImageProblem::truncated;
-    return ImageProblem::none;
+    if (end_marker_near_end(format, tail)) return ImageProblem::none;
+    if (format == Format::jpeg && jpeg_end(whole()) == JpegEnd::complete) return ImageProblem::none;
+    return ImageProblem::truncated;
 }
 
 [[noreturn]] void fail(ImageProblem problem, const std::string& name, const std::string& detail = {}) {
@@ -93,6 +138,8 @@ std::string_view describe(ImageProblem problem) {
     return "unknown problem";
 }
 
+std::ostream& operator<<(std::ostream& out, ImageProblem problem) { return out << describe(problem); }
+
 bool has_image_extension(const std::filesystem::path& path) {
     static constexpr std::array<std::string_view, 21> known{
         ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2",
@@ -119,8 +166,14 @@ std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path) {
 ImageProblem check_image_bytes(const std::vector<unsigned char>& bytes) {
     if (bytes.empty()) return ImageProblem::empty;
     const Bytes all(bytes);
-    const std::size_t tail = std::min(all.size(), kTailBytes);
-    return check(all.first(std::min(all.size(), kHeadBytes)), all.last(tail));
+    // With every byte at hand, JPEGs get the exact test: an EOI in the tail could belong to an
+    // EXIF thumbnail when the file was cut just after its header.
+    if (sniff(all) == Format::jpeg) {
+        const JpegEnd end = jpeg_end(all);
+        if (end != JpegEnd::unknown) return end == JpegEnd::complete ? ImageProblem::none : ImageProblem::truncated;
+    }
+    return check(all.first(std::min(all.size(), kHeadBytes)), all.last(std::min(all.size(), kTailBytes)),
+                 [&] { return all; });
 }
 
 ImageProblem check_image_file(const std::filesystem::path& path) {
@@ -137,30 +190,27 @@ ImageProblem check_image_file(const std::filesystem::path& path) {
     in.seekg(static_cast<std::streamoff>(size - tail.size()));
     in.read(reinterpret_cast<char*>(tail.data()), static_cast<std::streamsize>(tail.size()));
     if (!in) return ImageProblem::unreadable;
-    return check(Bytes(head).first(std::min(size, kHeadBytes)), tail);
+    std::vector<unsigned char> all;
+    auto whole = [&] {
+        in.seekg(0);
+        all.resize(size);
+        in.read(reinterpret_cast<char*>(all.data()), static_cast<std::streamsize>(size));
+        return Bytes(all);
+    };
+    return check(Bytes(head).first(std::min(size, kHeadBytes)), tail, whole);
 }
 
 std::optional<cv::Size> jpeg_size(const std::vector<unsigned char>& bytes) {
-    if (sniff(bytes) != Format::jpeg) return std::nullopt;
-    std::size_t i = 2;
-    while (i + 9 < bytes.size()) {
-        if (bytes[i] != 0xFF) return std::nullopt;
-        const unsigned char marker = bytes[i + 1];
-        if (marker == 0xFF) {  // fill byte
-            ++i;
-            continue;
-        }
-        const std::size_t length = (std::size_t{bytes[i + 2]} << 8) | bytes[i + 3];
+    const Bytes b(bytes);
+    if (sniff(b) != Format::jpeg) return std::nullopt;
+    std::optional<cv::Size> size;
+    (void)walk_jpeg_header(b, [&](unsigned char marker, std::size_t at) {
         // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-        if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-            const int height = (bytes[i + 5] << 8) | bytes[i + 6];
-            const int width = (bytes[i + 7] << 8) | bytes[i + 8];
-            return cv::Size(width, height);
-        }
-        if (marker == 0xDA || length < 2) return std::nullopt;  // scan data began before any frame header
-        i += 2 + length;
-    }
-    return std::nullopt;
+        const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+        if (frame && at + 9 <= b.size()) size = cv::Size((b[at + 7] << 8) | b[at + 8], (b[at + 5] << 8) | b[at + 6]);
+        return !frame;
+    });
+    return size;
 }
 
 cv::Mat decode_image(const std::filesystem::path& path) { return decode_image(read_file_bytes(path), path.string()); }

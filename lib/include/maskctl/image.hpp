@@ -1,6 +1,7 @@
 #pragma once
 // Decoding image files into the one pixel format the rest of the library uses: 8-bit, 3-channel RGB.
 #include <filesystem>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@ enum class ImageProblem {
 
 // A short phrase for reports, e.g. "empty (0 bytes)".
 std::string_view describe(ImageProblem problem);
+
+// Writes describe(problem) (for logs and test failure messages).
+std::ostream& operator<<(std::ostream& out, ImageProblem problem);
 
 // A DataError that also says what kind of problem the file has.
 class ImageError : public DataError {

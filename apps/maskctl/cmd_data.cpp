@@ -1,0 +1,153 @@
+// maskctl data: look at a dataset (inspect), pin its split (split), time the loader (bench).
+#include <sys/resource.h>
+
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "config_options.hpp"
+#include "maskctl/chart.hpp"
+#include "maskctl/dataset.hpp"
+#include "maskctl/inspect.hpp"
+#include "maskctl/loader.hpp"
+
+namespace maskctl::app {
+namespace {
+
+// A dataset folder on the command line wins over data.root from the config.
+struct DataOptions {
+    ConfigOptions config;
+    std::string dir;
+
+    void add_to(CLI::App* cmd) {
+        cmd->add_option("dir", dir, "Dataset folder (overrides data.root)")->check(CLI::ExistingDirectory);
+        config.add_to(cmd);
+    }
+    Config load() const {
+        Config c = config.load();
+        if (!dir.empty()) c.data.root = dir;
+        return c;
+    }
+};
+
+std::string stats_text(const SizeStats& w, const SizeStats& h) {
+    return fmt::format("width {}/{}/{}, height {}/{}/{}", w.min, w.median, w.max, h.min, h.median, h.max);
+}
+
+void print_bad_files(const BadFileReport& bad) {
+    if (bad.empty()) {
+        std::cout << "bad files: none\n";
+        return;
+    }
+    std::cout << fmt::format("bad files: {} skipped\n", bad.total);
+    for (const auto& file : bad.first) std::cout << "  " << file.message << "\n";
+    if (bad.total > bad.first.size()) std::cout << fmt::format("  ... and {} more\n", bad.total - bad.first.size());
+}
+
+int run_inspect(const Config& config, const std::string& chart, int workers) {
+    const Dataset dataset = open_dataset(config.data);
+    const InspectReport report = inspect_dataset(dataset, workers);
+    std::cout << fmt::format("dataset: {} ({} layout, {} classes, {} images decoded)\n", dataset.root.string(),
+                             dataset.layout, dataset.class_names.size(), report.decoded);
+    std::size_t width = 5;
+    for (const auto& name : dataset.class_names) width = std::max(width, name.size());
+    std::cout << fmt::format("{:<{}}  {:>6}  {:>6}  {:>6}  {:>6}  size min/median/max\n", "class", width, "train",
+                             "val", "test", "total");
+    std::array<std::size_t, 4> totals{};
+    for (std::size_t c = 0; c < dataset.class_names.size(); ++c) {
+        std::array<std::size_t, 3> n{report.counts[0][c], report.counts[1][c], report.counts[2][c]};
+        totals[0] += n[0], totals[1] += n[1], totals[2] += n[2], totals[3] += n[0] + n[1] + n[2];
+        std::cout << fmt::format("{:<{}}  {:>6}  {:>6}  {:>6}  {:>6}  {}\n", dataset.class_names[c], width, n[0], n[1],
+                                 n[2], n[0] + n[1] + n[2], stats_text(report.class_width[c], report.class_height[c]));
+    }
+    std::cout << fmt::format("{:<{}}  {:>6}  {:>6}  {:>6}  {:>6}  {}\n", "all", width, totals[0], totals[1], totals[2],
+                             totals[3], stats_text(report.width, report.height));
+    print_bad_files(report.bad_files);
+    if (dataset.ignored_files) std::cout << fmt::format("ignored: {} hidden or non-image files\n", dataset.ignored_files);
+    if (!chart.empty()) {
+        write_png(chart, draw_class_chart(dataset, report));
+        std::cout << "chart: " << chart << "\n";
+    }
+    return kExitOk;
+}
+
+long peak_rss_mb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024;  // Linux reports KiB
+}
+
+int run_bench(const Config& config, int epochs, int workers, bool augment) {
+    const Dataset dataset = open_dataset(config.data);
+    std::vector<Sample> all;
+    for (const Split split : kSplits) all.insert(all.end(), dataset.samples(split).begin(), dataset.samples(split).end());
+    LoaderOptions options = make_loader_options(config, true);
+    if (workers > 0) options.workers = workers;
+    if (!augment) options.augment.reset();
+    Loader loader(std::move(all), options);
+    std::cout << fmt::format("loader bench: {} images, {}x{}, batch {}, {} workers, augmentation {}\n", loader.size(),
+                             options.preprocess.input_size, options.preprocess.input_size, options.batch_size,
+                             loader.workers(), options.augment ? "on" : "off");
+    for (int epoch = 0; epoch < epochs; ++epoch) {
+        const auto start = std::chrono::steady_clock::now();
+        std::size_t images = 0;
+        loader.start_epoch(epoch);
+        while (auto batch = loader.next()) images += static_cast<std::size_t>(batch->images.size(0));
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::cout << fmt::format("epoch {}: {} images in {:.2f} s = {:.0f} images/s\n", epoch, images, seconds,
+                                 images / seconds);
+    }
+    std::cout << fmt::format("peak memory (ru_maxrss): {} MB\n", peak_rss_mb());
+    print_bad_files(loader.bad_files());
+    return kExitOk;
+}
+
+void setup(CLI::App& parent, int& exit_code) {
+    auto* data = parent.add_subcommand("data", "Inspect datasets, write their split, benchmark the loader");
+    data->require_subcommand(1);
+
+    auto* inspect = data->add_subcommand("inspect", "Images per class and split, image sizes, bad files, a chart");
+    auto inspect_opts = std::make_shared<DataOptions>();
+    auto chart = std::make_shared<std::string>("class_distribution.png");
+    auto inspect_workers = std::make_shared<int>(0);
+    inspect_opts->add_to(inspect);
+    inspect->add_option("--chart", *chart, "Class-distribution bar chart PNG to write (\"\" = none)")->capture_default_str();
+    inspect->add_option("--workers", *inspect_workers, "Decode threads (0 = one per core)");
+    inspect->callback([inspect_opts, chart, inspect_workers, &exit_code] {
+        exit_code = run_inspect(inspect_opts->load(), *chart, *inspect_workers);
+    });
+
+    auto* split = data->add_subcommand("split", "Write the train/val/test split as CSV (for data.split_file)");
+    auto split_opts = std::make_shared<DataOptions>();
+    auto out = std::make_shared<std::string>();
+    split_opts->add_to(split);
+    split->add_option("-o,--out", *out, "CSV file to write")->required();
+    split->callback([split_opts, out, &exit_code] {
+        const Dataset dataset = open_dataset(split_opts->load().data);
+        write_split_csv(dataset, *out);
+        std::cout << fmt::format("{}: train {}, val {}, test {} images\n", *out, dataset.samples(Split::train).size(),
+                                 dataset.samples(Split::val).size(), dataset.samples(Split::test).size());
+        print_bad_files(dataset.bad_files);
+        exit_code = kExitOk;
+    });
+
+    auto* bench = data->add_subcommand("bench", "Time decode + augment + normalize over every image of the dataset");
+    auto bench_opts = std::make_shared<DataOptions>();
+    auto epochs = std::make_shared<int>(2);
+    auto workers = std::make_shared<int>(0);
+    auto no_augment = std::make_shared<bool>(false);
+    bench_opts->add_to(bench);
+    bench->add_option("--epochs", *epochs, "Passes over the data")->capture_default_str()->check(CLI::PositiveNumber);
+    bench->add_option("--workers", *workers, "Loader threads (default: train.workers)");
+    bench->add_flag("--no-augment", *no_augment, "Resize and normalize only (the eval path)");
+    bench->callback([bench_opts, epochs, workers, no_augment, &exit_code] {
+        exit_code = run_bench(bench_opts->load(), *epochs, *workers, !*no_augment);
+    });
+}
+
+const CommandRegistration registration{20, setup};
+
+}  // namespace
+}  // namespace maskctl::app
