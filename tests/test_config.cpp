@@ -85,7 +85,7 @@ TEST_CASE("a partial document keeps the defaults of the keys it does not name", 
     CHECK(c.augment.zoom_range[1] == Approx(1.3));
 }
 
-TEST_CASE("--set overrides any key with typed values", "[config]") {
+TEST_CASE("overrides given with --set accept any key, with typed values", "[config]") {
     const Config c = with_overrides({"train.epochs=5", "train.optimizer=sgd", "train.momentum=0.85",
                                      "train.nesterov=true", "augment.brightness_range=[0.8,1.2]",
                                      "data.root=/tmp/my photos", "data.class_names=[\"a\",\"b\",\"c\"]",

@@ -1,9 +1,11 @@
 // maskctl: a thin CLI over the maskctl library. Subcommands register themselves (see command.hpp).
 #include <algorithm>
+#include <thread>
 #include <iostream>
 #include <vector>
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include "command.hpp"
 #include "maskctl/errors.hpp"
@@ -27,6 +29,9 @@ CommandRegistration::CommandRegistration(int order, CommandSetup setup) {
 
 int main(int argc, char** argv) {
     using namespace maskctl::app;
+    // LibTorch starts with one compute thread on some machines (OpenMP sees one CPU); use them all.
+    // Commands with a thread setting (train.threads) override this.
+    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     CLI::App app{"maskctl: face-mask detection, training and inference on the CPU"};
     app.require_subcommand(1);
     app.set_version_flag("--version",

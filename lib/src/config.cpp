@@ -42,6 +42,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ModelConfig, backbone, input_size, head, num_
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScheduleConfig, type, step_size, gamma, decay, factor, patience, min_lr)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EarlyStoppingConfig, enabled, monitor, patience, min_delta, restore_best)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OutputConfig, runs_dir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FeatureCacheConfig, enabled, views)
 
 // Class weights read as null, "balanced" or [w0, w1, ...] in JSON.
 static void to_json(json& j, const ClassWeights& w) {
@@ -57,7 +58,7 @@ static void from_json(const json& j, ClassWeights& w) {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, optimizer, lr, momentum, nesterov, weight_decay, schedule,
                                    batch_size, epochs, early_stopping, best_metric, class_weights, seed, threads,
-                                   workers)
+                                   workers, feature_cache)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config, data, augment, model, train, output)
 
 namespace {
@@ -151,6 +152,8 @@ const std::vector<Rule>& rules() {
         {"train.seed", K::Int, "Seed of weight init, shuffling, dropout and augmentation.", 0, 2147483647},
         {"train.threads", K::Int, "Compute threads; 0 = all cores.", 0, 1024},
         {"train.workers", K::Int, "Image loading threads; 0 = automatic.", 0, 256},
+        {"train.feature_cache.enabled", K::Bool, "Compute the frozen backbone's features once and train the head on them (needs `model.backbone.trainable_blocks` 0); false = full forward pass every epoch."},
+        {"train.feature_cache.views", K::Int, "Views cached per training image: the image plus views-1 augmented copies; each epoch uses one of them per image.", 1, 1000},
 
         {"output.runs_dir", K::String, "Folder that receives runs/train/<name> folders."},
     };

@@ -89,6 +89,13 @@ struct EarlyStoppingConfig {
     bool operator==(const EarlyStoppingConfig&) const = default;
 };
 
+// The backbone is frozen, so its pooled features can be computed once and the head trained on them.
+struct FeatureCacheConfig {
+    bool enabled = true;
+    int views = 10;  // views per training image: the image itself plus views-1 augmented copies
+    bool operator==(const FeatureCacheConfig&) const = default;
+};
+
 // Class weights: unset, "balanced" (n_samples / (n_classes * count)), or one positive weight per class.
 struct ClassWeights {
     std::string mode = "none";  // none | balanced | manual
@@ -111,6 +118,7 @@ struct TrainConfig {
     int seed = 42;
     int threads = 0;  // compute threads; 0 = all cores
     int workers = 0;  // loader threads; 0 = automatic
+    FeatureCacheConfig feature_cache;
     bool operator==(const TrainConfig&) const = default;
 };
 

@@ -1,0 +1,86 @@
+// maskctl predict: label and confidence for single images or folders ("upload a photo").
+#include <algorithm>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "maskctl/dataset.hpp"
+#include "maskctl/errors.hpp"
+#include "maskctl/evaluator.hpp"
+#include "maskctl/image.hpp"
+#include "maskctl/model_file.hpp"
+
+namespace maskctl::app {
+namespace {
+
+std::vector<Sample> collect(const std::vector<std::string>& inputs) {
+    namespace fs = std::filesystem;
+    std::vector<Sample> out;
+    for (const auto& in : inputs) {
+        const fs::path p(in);
+        if (fs::is_directory(p)) {
+            std::vector<fs::path> files;
+            for (const auto& e : fs::recursive_directory_iterator(p))
+                if (e.is_regular_file() && has_image_extension(e.path())) files.push_back(e.path());
+            std::sort(files.begin(), files.end());
+            for (auto& f : files) out.push_back({f, -1});
+        } else if (fs::exists(p)) {
+            out.push_back({p, -1});
+        } else {
+            throw DataError(fmt::format("{}: no such file or folder", in));
+        }
+    }
+    if (out.empty()) throw DataError("predict: no image files found in the given folders");
+    return out;
+}
+
+void setup(CLI::App& parent, int& exit_code) {
+    auto* cmd = parent.add_subcommand("predict", "Label images with a model file");
+    struct Args {
+        std::string model;
+        std::vector<std::string> inputs;
+        std::string format = "table";
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("-m,--model", a->model, "Model file")->required()->check(CLI::ExistingFile);
+    cmd->add_option("inputs", a->inputs, "Image files or folders")->required();
+    cmd->add_option("--format", a->format, "Output: table, csv or json")->capture_default_str()
+        ->check(CLI::IsMember({"table", "csv", "json"}));
+    cmd->callback([a, &exit_code] {
+        LoadedModel m = load_model(a->model);
+        const auto& classes = m.info.class_names;
+        const auto samples = collect(a->inputs);
+        BadFileReport bad;
+        const auto preds = predict_samples(m.model, m.info.preprocess, samples, {}, &bad);
+        if (a->format == "json") {
+            nlohmann::json j = nlohmann::json::array();
+            for (const auto& p : preds) {
+                nlohmann::json probs;
+                for (size_t c = 0; c < classes.size(); ++c) probs[classes[c]] = p.probabilities[c];
+                j.push_back({{"path", p.path.string()}, {"label", classes[p.predicted]},
+                             {"confidence", p.probabilities[p.predicted]}, {"probabilities", probs}});
+            }
+            std::cout << j.dump(2) << "\n";
+        } else if (a->format == "csv") {
+            std::cout << "path,label,confidence\n";
+            for (const auto& p : preds)
+                fmt::print("{},{},{:.4f}\n", csv_field(p.path.string()), csv_field(classes[p.predicted]),
+                           p.probabilities[p.predicted]);
+        } else {
+            std::size_t width = 4;
+            for (const auto& p : preds) width = std::max(width, p.path.string().size());
+            fmt::print("{:<{}}  {:<16} {:>10}\n", "file", width, "label", "confidence");
+            for (const auto& p : preds)
+                fmt::print("{:<{}}  {:<16} {:>9.1f}%\n", p.path.string(), width, classes[p.predicted],
+                           100 * p.probabilities[p.predicted]);
+        }
+        if (!bad.empty()) std::cerr << "warning: " << bad.summary() << "\n";
+        exit_code = bad.empty() ? kExitOk : kExitUsage;
+    });
+}
+
+const CommandRegistration registration{36, setup};
+
+}  // namespace
+}  // namespace maskctl::app

@@ -1,0 +1,91 @@
+// maskctl train: train a classifier from a run config; prints a per-epoch table and where the run went.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "config_options.hpp"
+#include "console.hpp"
+#include "maskctl/trainer.hpp"
+
+namespace maskctl::app {
+namespace {
+
+class ConsoleObserver : public TrainObserver {
+public:
+    ConsoleObserver(bool quiet, int epochs) : progress_(quiet), quiet_(quiet), epochs_(epochs) {}
+
+    void on_message(const std::string& line) override {
+        if (quiet_) return;
+        progress_.finish_line();
+        fmt::print("{}\n", line);
+    }
+    void on_progress(const std::string& phase, std::size_t done, std::size_t total) override {
+        progress_.update(phase, done, total);
+    }
+    void on_epoch(const EpochRecord& r, bool is_best) override {
+        if (quiet_) return;
+        progress_.finish_line();
+        if (!header_printed_) {
+            fmt::print("{:>9} {:>8} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8}\n", "epoch", "time(s)", "lr", "train_loss",
+                       "train_acc", "val_loss", "val_acc", "val_f1");
+            header_printed_ = true;
+        }
+        fmt::print("{:>9} {:>8.1f} {:>9.2e} {:>10.4f} {:>9.4f} {:>9.4f} {:>8.4f} {:>8.4f}{}\n",
+                   fmt::format("{}/{}", r.epoch, epochs_), r.seconds, r.lr, r.train_loss, r.train_accuracy, r.val_loss,
+                   r.val_accuracy, r.val_f1, is_best ? "  *best" : "");
+        std::fflush(stdout);
+    }
+
+private:
+    Progress progress_;
+    bool quiet_;
+    int epochs_;
+    bool header_printed_ = false;
+};
+
+void setup(CLI::App& parent, int& exit_code) {
+    auto* cmd = parent.add_subcommand("train", "Train a mask classifier (runs/train/expN: models, curves, report)");
+    struct Args {
+        ConfigOptions config;
+        std::string name = "exp";
+        std::string resume;
+        bool quiet = false;
+    };
+    auto args = std::make_shared<Args>();
+    args->config.add_to(cmd, "configs/mobilenetv2.json");
+    cmd->add_option("--name", args->name, "Run folder name under <output.runs_dir>/train (numbered when taken)");
+    cmd->add_option("--resume", args->resume, "Continue an interrupted run from its folder")->check(CLI::ExistingDirectory);
+    cmd->add_flag("-q,--quiet", args->quiet, "Print only the final summary");
+    cmd->callback([args, &exit_code] {
+        Config config = args->config.load();
+        TrainOptions options;
+        options.name = args->name;
+        options.resume = args->resume;
+        options.stop = &install_stop_handler();
+        ConsoleObserver observer(args->quiet, config.train.epochs);
+        const TrainResult r = train(config, options, observer);
+        std::cout << "\n";
+        if (r.interrupted) {
+            fmt::print("interrupted after {} epochs; continue with: maskctl train --resume {}\n", r.history.size(),
+                       r.run_dir.string());
+            exit_code = kExitInterrupted;
+            return;
+        }
+        if (r.test.total > 0) {
+            fmt::print("best epoch {} on the {} split ({} images): accuracy {:.4f}, macro F1 {:.4f}\n\n", r.best_epoch,
+                       r.evaluated_split, r.test.total, r.test.accuracy, r.test.macro.f1);
+            std::cout << classification_report(r.test, 4) << "\n" << confusion_table(r.test) << "\n";
+        }
+        fmt::print("{} in {:.1f} s ({})\n", r.stopped_early ? "stopped early" : "done", r.seconds, r.mode);
+        fmt::print("results saved to {}/\n", r.run_dir.string());
+        fmt::print("  best.maskctl, last.maskctl   models (best by {})\n", config.train.best_metric);
+        fmt::print("  results.png, confusion_matrix.png, report.txt, history.csv, log.jsonl, config.json, split.csv\n");
+        exit_code = kExitOk;
+    });
+}
+
+const CommandRegistration registration{30, setup};
+
+}  // namespace
+}  // namespace maskctl::app

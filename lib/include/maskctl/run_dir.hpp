@@ -1,0 +1,12 @@
+#pragma once
+// Run folders as Ultralytics makes them: runs/train/exp, exp2, exp3, ... never overwriting a run.
+#include <filesystem>
+#include <string>
+
+namespace maskctl {
+
+// Creates and returns the first free folder among parent/name, parent/name2, parent/name3, ...
+// (creation is the claim, so two runs started at once never share a folder). Throws IoError.
+std::filesystem::path create_run_dir(const std::filesystem::path& parent, const std::string& name = "exp");
+
+}  // namespace maskctl
