@@ -380,16 +380,7 @@ TEST_CASE("a subset of face-mask-3833 with its odd names round-trips through CSV
 
 // ---- inspect and the `maskctl data` command ----
 
-namespace {
-
-// Runs the CLI with `args`, returns (exit code, stdout + stderr).
-std::pair<int, std::string> run_cli(const std::string& args, const fs::path& log) {
-    const std::string command = "'" + test::maskctl_binary().string() + "' " + args + " > '" + log.string() + "' 2>&1";
-    const int status = std::system(command.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(log)};
-}
-
-}  // namespace
+using test::run_cli;
 
 TEST_CASE("inspect decodes everything: counts, size statistics, undecodable files", "[data][inspect]") {
     TempDir dir;

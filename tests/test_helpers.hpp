@@ -2,7 +2,12 @@
 // Paths shared by the tests: ../shared (read-only data), the source tree, the built CLI.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
+
+#include <sys/wait.h>
 
 #include <unistd.h>
 
@@ -37,5 +42,15 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+// Runs the maskctl CLI with `args` (shell syntax: quote paths), stdout and stderr going to `log`.
+// Returns (exit code, everything it printed).
+inline std::pair<int, std::string> run_cli(const std::string& args, const std::filesystem::path& log) {
+    const std::string command = "'" + maskctl_binary().string() + "' " + args + " > '" + log.string() + "' 2>&1";
+    const int status = std::system(command.c_str());
+    std::ifstream in(log, std::ios::binary);
+    std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
 
 }  // namespace maskctl::test

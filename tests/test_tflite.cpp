@@ -149,13 +149,7 @@ TEST_CASE("TFLite import refuses files that are not MobileNetV2", "[model][tflit
 TEST_CASE("maskctl backbone check: exit 0 on ImageNet weights, 1 when labels are off, 2 on a bad file",
           "[model][tflite][cli]") {
     test::TempDir dir;
-    auto run = [&](const std::string& args) {
-        const auto log = dir / "log.txt";
-        const std::string command =
-            "'" + test::maskctl_binary().string() + "' backbone check " + args + " > '" + log.string() + "' 2>&1";
-        const int status = std::system(command.c_str());
-        return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_bytes(log));
-    };
+    auto run = [&](const std::string& args) { return test::run_cli("backbone check " + args, dir / "log.txt"); };
     const std::string weights = (imagenet_dir() / "mobilenet_v2_1.0_224_quant.tflite").string();
 
     auto [ok_code, ok_out] = run("--weights '" + weights + "'");

@@ -30,6 +30,15 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// Sets torch's compute threads for a scope.
+struct ThreadScope {
+    ThreadScope(int inside, int after) : after(after) { torch::set_num_threads(inside); }
+    ~ThreadScope() { torch::set_num_threads(after); }
+    ThreadScope(const ThreadScope&) = delete;
+    ThreadScope& operator=(const ThreadScope&) = delete;
+    int after;
+};
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Logits and labels of one split, plus what they add up to.
@@ -370,7 +379,6 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
     // Cached features: [views, N, D] for train, [N, D] for validation.
     torch::Tensor train_features, val_features;
     std::vector<int64_t> train_rows, val_rows;
-    const torch::Tensor train_labels_all = labels_of(train_samples);
     BadFileReport decode_bad;
     if (cached) {
         const auto t0 = Clock::now();
@@ -451,6 +459,8 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
             Rng order_rng(derive_seed({static_cast<uint64_t>(config.train.seed), static_cast<uint64_t>(epoch), 0x0dd}));
             shuffle(order, order_rng);
             const auto flat = train_features.view({-1, train_features.size(2)});
+            // The head's matrices are small: one thread is faster than two that wait on each other.
+            const ThreadScope one_thread(1, threads);
             const auto n = static_cast<int64_t>(train_samples.size());
             for (std::size_t i = 0; i < order.size(); i += config.train.batch_size) {
                 if (options.stop && options.stop->load()) break;
@@ -460,7 +470,7 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
                                               static_cast<uint64_t>(order[k]), 0x71e3}));
                     const auto v = static_cast<int64_t>(view_rng.below(static_cast<uint64_t>(views)));
                     rows.push_back(v * n + order[k]);
-                    labels.push_back(train_labels_all[order[k]].item<int64_t>());
+                    labels.push_back(train_samples[static_cast<std::size_t>(order[k])].label);
                 }
                 const auto x = flat.index_select(0, torch::tensor(rows, torch::kInt64));
                 step(model->head->classify(x), torch::tensor(labels, torch::kInt64));
@@ -522,11 +532,11 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
 
     result.history = state.history;
     result.best_epoch = state.best_epoch;
-    if (state.history.empty()) {
+    if (!state.history.empty()) write_results_png(run_dir / "results.png", state.history);
+    if (state.history.empty() || result.interrupted) {
         result.seconds = seconds_since(t_start);
-        return result;
+        return result;  // an interrupted run is finished by --resume, which also evaluates it
     }
-    write_results_png(run_dir / "results.png", state.history);
 
     // The final numbers are those of the best model, on the test split (the val split if there is none).
     if (!best_params.empty()) restore();
