@@ -1,0 +1,345 @@
+// maskctl detect: live mask detection on a camera, a network stream, a video file or photos.
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/highgui.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "command.hpp"
+#include "console.hpp"
+#include "maskctl/action.hpp"
+#include "maskctl/detect_pipeline.hpp"
+#include "maskctl/errors.hpp"
+#include "maskctl/image.hpp"
+#include "maskctl/run_dir.hpp"
+
+namespace maskctl::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitNoFace = 3;  // gate mode: nothing to decide on
+constexpr const char* kWindow = "maskctl detect";
+
+struct Args {
+    std::string model;
+    int camera = -1;
+    std::string url, video, image;
+    std::string detector = "yunet";
+    std::string face_models = "data/models/face";
+    float confidence = -1;
+    int min_face = 24;
+    float crop_pad = 0.2f;
+    int classify_every = 5, classify_max = 2;
+    int smooth = 3;
+    float hysteresis = 0.2f;
+    int width = 0, height = 0;
+    int reconnects = -1;
+    bool headless = false, bench = false, gate = false, no_panel = false, quiet = false, loop = false;
+    std::string save, events, out_dir, on_violation;
+    std::vector<std::string> violation_classes;
+    int violation_frames = 15;
+    double violation_repeat = 30;
+    std::int64_t max_frames = 0;
+    std::string color_mask, color_no_mask, color_other;
+};
+
+std::string now_iso() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
+    DetectOptions o;
+    o.detector.kind = a.detector;
+    o.detector.models_dir = a.face_models;
+    o.detector.confidence = a.confidence;
+    o.detector.min_face = a.min_face;
+    o.crop_pad = a.crop_pad;
+    o.schedule.every = a.classify_every;
+    o.schedule.max_per_frame = a.classify_max;
+    o.tracker.smooth_window = a.smooth;
+    o.tracker.hysteresis = a.hysteresis;
+    o.violation_classes = a.violation_classes;
+    o.violation_frames = a.violation_frames;
+    o.violation_repeat = a.violation_repeat;
+    o.panel = !a.no_panel;
+    o.max_frames = a.max_frames;
+    if (!a.color_mask.empty()) o.style.mask = parse_color(a.color_mask);
+    if (!a.color_no_mask.empty()) o.style.no_mask = parse_color(a.color_no_mask);
+    if (!a.color_other.empty()) o.style.other = parse_color(a.color_other);
+    o.stop = &stop;
+    return o;
+}
+
+// ---- photos ----------------------------------------------------------------------------------
+
+int run_images(const Args& a, MaskDetector& detector) {
+    const fs::path root(a.image);
+    const auto files = list_images(root);
+    if (!a.save.empty() && files.size() != 1)
+        throw DataError(fmt::format("--save takes one image; {} holds {}: use --out DIR", a.image, files.size()));
+    // A gate answers with its exit code; it writes pictures only when asked to.
+    fs::path out_dir;
+    if (!a.out_dir.empty()) {
+        out_dir = a.out_dir;
+        fs::create_directories(out_dir);
+    } else if (a.save.empty() && !a.gate) {
+        out_dir = create_run_dir("runs/detect");
+    }
+    const auto& names = detector.class_names();
+    int violations = 0, faceless = 0, faces_total = 0;
+    for (const auto& file : files) {
+        cv::Mat bgr;
+        cv::cvtColor(decode_image(file), bgr, cv::COLOR_RGB2BGR);
+        const auto faces = detector.detect_image(bgr);
+        faces_total += static_cast<int>(faces.size());
+        if (faces.empty()) ++faceless;
+        std::string line;
+        for (const auto& f : faces) {
+            violations += f.violation;
+            line += fmt::format("{}{} at {},{} {}x{}", line.empty() ? "" : "; ",
+                                face_label(names[static_cast<size_t>(f.label)], f.confidence),
+                                static_cast<int>(f.box.x), static_cast<int>(f.box.y), static_cast<int>(f.box.width),
+                                static_cast<int>(f.box.height));
+        }
+        if (!a.quiet) fmt::print("{}: {} face{}{}{}\n", file.string(), faces.size(), faces.size() == 1 ? "" : "s",
+                                 faces.empty() ? "" : ": ", line);
+        if (a.save.empty() && out_dir.empty()) continue;
+        detector.draw(bgr, faces);
+        const fs::path dest = !a.save.empty() ? fs::path(a.save)
+                              : fs::is_directory(root) ? out_dir / fs::relative(file, root)
+                                                       : out_dir / file.filename();
+        if (dest.has_parent_path()) fs::create_directories(dest.parent_path());
+        write_image(dest, bgr);
+    }
+    if (!a.quiet) {
+        if (!out_dir.empty()) fmt::print("annotated images in {}\n", out_dir.string());
+        else if (!a.save.empty()) fmt::print("annotated image: {}\n", a.save);
+    }
+    if (!a.gate) return kExitOk;
+    // Gate: a violation anywhere says no; then an image without a face cannot be passed.
+    const int code = violations > 0 ? kExitFailure : faceless > 0 ? kExitNoFace : kExitOk;
+    if (!a.quiet)
+        fmt::print("gate: {} ({} face{}, {} without a mask{})\n",
+                   code == kExitOk ? "pass" : code == kExitFailure ? "FAIL" : "no face",
+                   faces_total, faces_total == 1 ? "" : "s", violations,
+                   faceless ? fmt::format(", {} image{} without a face", faceless, faceless == 1 ? "" : "s") : "");
+    return code;
+}
+
+// ---- video -----------------------------------------------------------------------------------
+
+class AppObserver : public DetectObserver {
+public:
+    AppObserver(const Args& a, const FrameSource& source, const std::vector<std::string>& class_names)
+        : a_(a), source_(source), names_(class_names) {
+        const char* display = std::getenv("DISPLAY");
+        show_ = !a.headless && !a.bench && display && *display;
+        if (!a.headless && !a.bench && !show_ && !a.quiet)
+            fmt::print("no display (DISPLAY is not set): running headless\n");
+        if (!a.events.empty()) {
+            // A live log other programs follow (tail -f): written in place, one flushed line per event.
+            events_.open(a.events, std::ios::trunc);
+            if (!events_) throw IoError(fmt::format("{}: cannot write the events file", a.events));
+        }
+        if (!a.on_violation.empty()) runner_ = std::make_unique<CommandRunner>(a.on_violation);
+    }
+
+    void on_event(const DetectEvent& e) override {
+        if (events_.is_open()) {
+            nlohmann::json j = to_json(e);
+            j["at"] = now_iso();
+            events_ << j.dump() << "\n" << std::flush;
+        }
+        if (e.type == "violation") violation(e);
+        else if (!a_.quiet && !a_.bench && e.type != "lost")
+            fmt::print("{:8.2f}s  track {:<3} {}{}\n", e.time, e.track, face_label(e.label, e.confidence),
+                       e.previous.empty() ? "" : fmt::format(" (was {})", display_name(e.previous)));
+    }
+
+    bool on_frame(FrameResult& r) override {
+        if (runner_) runner_->reap();
+        if (!a_.save.empty()) {
+            if (!writer_) {
+                const double fps = source_.fps() > 0 ? source_.fps() : 25.0;
+                writer_ = std::make_unique<VideoFileWriter>(a_.save, fps, r.frame.bgr.size());
+            }
+            writer_->write(r.frame.bgr);
+        }
+        if (show_) {
+            try {
+                cv::imshow(kWindow, r.frame.bgr);
+                const int key = cv::waitKey(1);
+                if (key == 'q' || key == 'Q' || key == 27) return false;
+            } catch (const cv::Exception& ex) {
+                show_ = false;
+                fmt::print(stderr, "warning: cannot open a window ({}); continuing headless\n", ex.err);
+            }
+        }
+        return true;
+    }
+
+    // Flushes and closes every output; runs on normal ends and on Ctrl-C alike.
+    void finish() {
+        if (writer_) writer_->finish();
+        if (events_.is_open()) events_.close();
+        if (show_) cv::destroyAllWindows();
+        if (runner_ && runner_->wait(5.0) > 0 && !a_.quiet)
+            fmt::print("{} violation command(s) still running; left in the background\n", runner_->running());
+    }
+
+    std::int64_t written() const { return writer_ ? writer_->frames() : 0; }
+    int commands_started() const { return runner_ ? runner_->started() : 0; }
+    int commands_failed() const { return runner_ ? runner_->failed() : 0; }
+
+private:
+    void violation(const DetectEvent& e) {
+        if (!a_.quiet && !a_.bench)
+            fmt::print("{:8.2f}s  track {:<3} VIOLATION: {}\n", e.time, e.track, face_label(e.label, e.confidence));
+        if (!runner_) return;
+        // Many faces at once must not fork-bomb the box: the per-track repeat limit is upstream,
+        // this is the global one.
+        if (runner_->running() >= 8) {
+            fmt::print(stderr, "warning: 8 violation commands still running; skipping one\n");
+            return;
+        }
+        runner_->start({{"MASKCTL_EVENT", to_json(e).dump()},
+                        {"MASKCTL_TRACK", std::to_string(e.track)},
+                        {"MASKCTL_LABEL", e.label},
+                        {"MASKCTL_CONFIDENCE", fmt::format("{:.4f}", e.confidence)},
+                        {"MASKCTL_FRAME", std::to_string(e.frame)},
+                        {"MASKCTL_TIME", fmt::format("{:.3f}", e.time)},
+                        {"MASKCTL_SOURCE", source_.description()}});
+    }
+
+    const Args& a_;
+    const FrameSource& source_;
+    const std::vector<std::string>& names_;
+    bool show_ = false;
+    std::ofstream events_;
+    std::unique_ptr<VideoFileWriter> writer_;
+    std::unique_ptr<CommandRunner> runner_;
+};
+
+std::unique_ptr<FrameSource> open_source(const Args& a, const std::atomic<bool>& stop) {
+    SourceOptions so;
+    so.width = a.width;
+    so.height = a.height;
+    so.max_reconnects = a.reconnects;
+    so.loop = a.loop || (a.bench && !a.video.empty());
+    so.stop = &stop;
+    so.on_message = [quiet = a.quiet](const std::string& line) {
+        if (!quiet) fmt::print(stderr, "{}\n", line);
+    };
+    if (a.camera >= 0) return open_camera(a.camera, so);
+    if (!a.url.empty()) return open_stream(a.url, so);
+    return open_video(a.video, so);
+}
+
+void print_summary(const DetectSummary& s, const AppObserver& obs, const Args& a) {
+    fmt::print("\n{} frames in {:.1f} s: {:.1f} frames/s{}\n", s.frames, s.seconds, s.fps,
+               s.stopped ? " (stopped)" : "");
+    fmt::print("faces seen {}, face detections {}, crops classified {}, violations {} ({} track{})\n", s.faces_seen,
+               s.detections, s.classified, s.violations, s.violating_tracks, s.violating_tracks == 1 ? "" : "s");
+    if (s.dropped) fmt::print("frames dropped (pipeline behind a live source): {}\n", s.dropped);
+    if (s.reconnects) fmt::print("reconnects: {}\n", s.reconnects);
+    if (obs.commands_started())
+        fmt::print("violation commands started {}, failed {}\n", obs.commands_started(), obs.commands_failed());
+    if (!a.save.empty()) fmt::print("annotated video: {} ({} frames)\n", a.save, obs.written());
+    if (!a.events.empty()) fmt::print("events: {}\n", a.events);
+    fmt::print("\n{:<10} {:>8} {:>8} {:>8}\n", "stage", "mean ms", "p50 ms", "p95 ms");
+    for (const auto& [name, st] : s.stages) fmt::print("{:<10} {:>8.1f} {:>8.1f} {:>8.1f}\n", name, st.mean, st.p50, st.p95);
+}
+
+int run_video(const Args& a, MaskDetector& detector, const std::atomic<bool>& stop) {
+    auto source = open_source(a, stop);
+    if (!a.quiet) fmt::print("{} | detector {} | classes {}\n", source->description(), detector.detector_name(),
+                             fmt::join(detector.class_names(), ", "));
+    AppObserver obs(a, *source, detector.class_names());
+    DetectSummary s;
+    try {
+        s = run_detection(*source, detector, obs);
+    } catch (...) {
+        obs.finish();
+        throw;
+    }
+    obs.finish();
+    print_summary(s, obs, a);
+    return stop.load() ? kExitInterrupted : kExitOk;
+}
+
+void setup(CLI::App& parent, int& exit_code) {
+    auto* cmd = parent.add_subcommand("detect", "Find faces and label masks live: camera, stream, video or photos");
+    auto a = std::make_shared<Args>();
+    cmd->add_option("-m,--model", a->model, "Model file (.maskctl)")->required()->check(CLI::ExistingFile);
+    auto* src = cmd->add_option_group("source", "Where frames come from (one of)");
+    src->add_option("--camera", a->camera, "Camera index (V4L2)");
+    src->add_option("--source", a->url, "Network stream URL (rtsp://, http://, anything OpenCV/FFmpeg opens)");
+    src->add_option("--video", a->video, "Video file");
+    src->add_option("--image", a->image, "Image file or folder: annotated copies are written out");
+    src->require_option(1);
+    cmd->add_option("--detector", a->detector, "Face detector")->capture_default_str()
+        ->check(CLI::IsMember({"yunet", "ssd", "haar"}));
+    cmd->add_option("--face-models", a->face_models, "Folder with the face detector model files")->capture_default_str();
+    cmd->add_option("--confidence", a->confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--min-face", a->min_face, "Ignore faces smaller than this (pixels)")->capture_default_str();
+    cmd->add_option("--crop-pad", a->crop_pad, "Padding around the face box for the classifier crop")
+        ->capture_default_str();
+    cmd->add_option("--classify-every", a->classify_every, "Reclassify a steady face every K frames")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--classify-max", a->classify_max, "At most N known faces reclassified per frame (0 = no limit)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--smooth", a->smooth, "Classifications averaged per face")->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--hysteresis", a->hysteresis, "Margin a new label needs to replace the shown one")
+        ->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    cmd->add_option("--width", a->width, "Camera width to request");
+    cmd->add_option("--height", a->height, "Camera height to request");
+    cmd->add_option("--reconnect", a->reconnects, "Reopen attempts when a live source drops (-1 = forever)")
+        ->capture_default_str();
+    cmd->add_flag("--headless", a->headless, "No window (the default when DISPLAY is not set)");
+    cmd->add_option("--save", a->save, "Write the annotated video (.mp4, .avi) or, with --image, the annotated image");
+    cmd->add_option("--events", a->events, "Write one JSON line per change of a face's state");
+    cmd->add_option("--out", a->out_dir, "With --image: folder for annotated copies (default runs/detect/expN)");
+    cmd->add_option("--on-violation", a->on_violation,
+                    "Command run (sh -c) when a face stays unmasked; gets MASKCTL_TRACK, MASKCTL_LABEL, MASKCTL_EVENT, ...");
+    cmd->add_option("--violation-frames", a->violation_frames, "Frames a face must stay unmasked")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--violation-repeat", a->violation_repeat, "Seconds before one face raises another violation")
+        ->capture_default_str();
+    cmd->add_option("--violation-class", a->violation_classes,
+                    "Class that counts as a violation (repeatable; default: every class that is not a mask)");
+    cmd->add_flag("--gate", a->gate, "With --image: exit 0 when every face wears a mask, 1 when any does not, 3 when no face");
+    cmd->add_flag("--bench", a->bench, "Measure: headless, loops a video to --max-frames (300), prints frames/s and latencies");
+    cmd->add_flag("--loop", a->loop, "Play a video file again at its end");
+    cmd->add_option("--max-frames", a->max_frames, "Stop after N frames");
+    cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on the frames");
+    cmd->add_option("--color-mask", a->color_mask, "Box colour for a mask (#RRGGBB)");
+    cmd->add_option("--color-no-mask", a->color_no_mask, "Box colour for no mask (#RRGGBB)");
+    cmd->add_option("--color-other", a->color_other, "Box colour for other classes (#RRGGBB)");
+    cmd->add_flag("-q,--quiet", a->quiet, "Print only the summary");
+    cmd->callback([a, &exit_code] {
+        if (a->gate && a->image.empty()) throw ConfigError("--gate works on photos: use it with --image");
+        // OpenCV logs every backend it tries to stderr; our errors already say what was tried.
+        cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+        if (a->bench && a->max_frames == 0) a->max_frames = a->video.empty() ? 0 : 300;
+        const auto& stop = install_stop_handler();
+        MaskDetector detector(load_model(a->model), detect_options(*a, stop));
+        exit_code = a->image.empty() ? run_video(*a, detector, stop) : run_images(*a, detector);
+    });
+}
+
+const CommandRegistration registration{50, setup};
+
+}  // namespace
+}  // namespace maskctl::app

@@ -1,0 +1,59 @@
+#pragma once
+// Finding faces in a frame with OpenCV's detectors: YuNet (cv::FaceDetectorYN, ONNX), the SSD
+// ResNet-10 (cv::dnn, TensorFlow) and the Haar cascade that ships with Debian's opencv-data as the
+// always-available fallback. Frames are BGR, as OpenCV captures them and as these detectors were trained.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace maskctl {
+
+struct Face {
+    cv::Rect2f box;     // in frame pixels (may reach past the frame edge for partly visible faces)
+    float score = 1.0f;  // detector confidence 0..1 (Haar: 1)
+};
+
+struct FaceDetectorOptions {
+    std::string kind = "yunet";  // yunet | ssd | haar
+    // Holds face_detection_yunet_2022mar.onnx, opencv_face_detector_uint8.pb and opencv_face_detector.pbtxt.
+    std::filesystem::path models_dir = "data/models/face";
+    std::filesystem::path haar_cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+    // Minimum detector score; < 0 takes the detector's own default (default_confidence).
+    float confidence = -1.0f;
+    int min_face = 24;  // faces smaller than this (shorter side, frame pixels) are dropped
+    // Frames wider or taller than this are shrunk for detection (boxes are mapped back): detection cost
+    // grows with the pixel count and faces this tool cares about are not tiny. 0 = never.
+    int max_side = 640;
+};
+
+// The score threshold each detector works well at on masked faces (see docs/detect.md).
+float default_confidence(const std::string& kind);
+
+class FaceDetector {
+public:
+    virtual ~FaceDetector() = default;
+    // Faces in a BGR 8-bit frame, best score first.
+    virtual std::vector<Face> detect(const cv::Mat& bgr) = 0;
+    virtual std::string name() const = 0;
+};
+
+// Loads the detector `options.kind`. Throws ConfigError for an unknown kind or a bad option and
+// ModelFileError naming the file when a model file is missing or OpenCV cannot load it.
+std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& options);
+
+// The region to classify for a face: a square of side max(w, h) * (1 + pad) around the box, moved
+// down by `shift_down` * h, because the mask covers the lower face and detectors' boxes often stop
+// at the mouth on masked faces; the crop must include mouth and chin. May extend past the frame.
+cv::Rect face_crop_rect(const cv::Rect2f& box, float pad = 0.2f, float shift_down = 0.05f);
+
+// Cuts `rect` out of `image`, filling any part outside the frame by replicating the border, so the
+// face stays centred as in the training crops. Returns a new (owned) image of rect's size.
+cv::Mat crop_padded(const cv::Mat& image, const cv::Rect& rect);
+
+// Intersection over union of two boxes (0 when either is empty).
+float iou(const cv::Rect2f& a, const cv::Rect2f& b);
+
+}  // namespace maskctl

@@ -1,0 +1,342 @@
+// Live detection parts that need no trained model: tracking and smoothing on synthetic box
+// sequences, face detectors on the shared photos, crops, labels and colours, sources, commands.
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "maskctl/action.hpp"
+#include "maskctl/annotate.hpp"
+#include "maskctl/detect_pipeline.hpp"
+#include "maskctl/errors.hpp"
+#include "maskctl/face_detector.hpp"
+#include "maskctl/tracker.hpp"
+#include "maskctl/video_source.hpp"
+#include "test_helpers.hpp"
+
+namespace fs = std::filesystem;
+using namespace maskctl;
+
+namespace {
+
+const std::vector<float> kMask{0.9f, 0.1f}, kNoMask{0.1f, 0.9f};
+
+FaceDetectorOptions detector_options(const std::string& kind) {
+    FaceDetectorOptions o;
+    o.kind = kind;
+    o.models_dir = test::shared_dir() / "models" / "face";
+    return o;
+}
+
+cv::Mat media(const std::string& name) {
+    cv::Mat img = cv::imread((test::shared_dir() / "media" / name).string());
+    REQUIRE(!img.empty());
+    return img;
+}
+
+}  // namespace
+
+TEST_CASE("tracker keeps one id for a face moving across frames and drops it after max_missed", "[detect]") {
+    Tracker tracker({.max_missed = 3});
+    int id = -1;
+    for (int f = 0; f < 20; ++f) {
+        const auto up = tracker.update({cv::Rect2f(100.0f + 6 * f, 80, 60, 70)});
+        if (f == 0) {
+            REQUIRE(up.created.size() == 1);
+            id = up.created[0];
+        } else {
+            CHECK(up.created.empty());
+        }
+        CHECK(up.track_of_detection == std::vector<int>{id});
+    }
+    // The face leaves: the track survives 3 missed frames, then is reported lost once.
+    for (int f = 0; f < 3; ++f) CHECK(tracker.update({}).lost.empty());
+    const auto up = tracker.update({});
+    REQUIRE(up.lost.size() == 1);
+    CHECK(up.lost[0].id == id);
+    CHECK(tracker.tracks().empty());
+    // Coming back is a new person as far as the tracker can tell.
+    CHECK(tracker.update({cv::Rect2f(100, 80, 60, 70)}).created == std::vector<int>{id + 1});
+}
+
+TEST_CASE("tracker matches two faces by overlap, whatever the detection order", "[detect]") {
+    Tracker tracker;
+    const cv::Rect2f left(50, 50, 80, 80), right(300, 60, 80, 80);
+    const auto first = tracker.update({left, right});
+    REQUIRE(first.created.size() == 2);
+    for (int f = 1; f < 10; ++f) {
+        const cv::Rect2f l = left + cv::Point2f(3.0f * f, 0), r = right - cv::Point2f(3.0f * f, 0);
+        const auto up = f % 2 ? tracker.update({r, l}) : tracker.update({l, r});
+        const std::vector<int> expected = f % 2 ? std::vector<int>{first.created[1], first.created[0]} : first.created;
+        CHECK(up.track_of_detection == expected);
+    }
+    // A box far from both starts a third track; a missing face does not steal another's id.
+    const auto up = tracker.update({cv::Rect2f(600, 300, 50, 50), left + cv::Point2f(30, 0)});
+    CHECK(up.track_of_detection[1] == first.created[0]);
+    CHECK(up.created.size() == 1);
+    CHECK(tracker.find(first.created[1])->missed == 1);
+}
+
+TEST_CASE("smoothed box follows the detection without jumping", "[detect]") {
+    Tracker tracker({.box_smoothing = 0.5f});
+    tracker.update({cv::Rect2f(100, 100, 50, 50)});
+    tracker.update({cv::Rect2f(110, 100, 50, 50)});
+    const Track& t = tracker.tracks().front();
+    CHECK(t.box.x == Approx(105));
+    CHECK(t.detection.x == Approx(110));
+}
+
+TEST_CASE("stable_label switches only past the hysteresis margin", "[detect]") {
+    CHECK(stable_label(-1, {0.4f, 0.6f}, 0.2f) == 1);  // first label: argmax
+    CHECK(stable_label(0, {0.45f, 0.55f}, 0.2f) == 0);  // a small lead is not enough
+    CHECK(stable_label(0, {0.35f, 0.65f}, 0.2f) == 1);
+    CHECK(stable_label(2, {0.5f, 0.3f, 0.2f}, 0.2f) == 0);
+    CHECK(stable_label(2, {0.35f, 0.3f, 0.35f}, 0.2f) == 2);
+}
+
+TEST_CASE("a label does not flicker on noisy classifications but follows a real change", "[detect]") {
+    Tracker tracker({.smooth_window = 3, .hysteresis = 0.2f});
+    tracker.update({cv::Rect2f(0, 0, 50, 50)});
+    const int id = tracker.tracks().front().id;
+    CHECK(tracker.observe(id, kMask));  // the first label is a change
+    // A person turning: single classifications flip, the average does not move enough.
+    int changes = 0;
+    for (int i = 0; i < 12; ++i) {
+        tracker.update({cv::Rect2f(0, 0, 50, 50)});
+        changes += tracker.observe(id, i % 4 == 1 ? kNoMask : kMask);
+    }
+    CHECK(changes == 0);
+    CHECK(tracker.find(id)->label == 0);
+    // Mask taken off: two classifications in a row switch it; one alone does not.
+    tracker.update({cv::Rect2f(0, 0, 50, 50)});
+    CHECK_FALSE(tracker.observe(id, kNoMask));
+    CHECK(tracker.find(id)->unsettled());
+    tracker.update({cv::Rect2f(0, 0, 50, 50)});
+    CHECK(tracker.observe(id, kNoMask));
+    CHECK(tracker.find(id)->label == 1);
+    CHECK(tracker.find(id)->label_frames == 1);
+    CHECK(tracker.find(id)->confidence() == Approx((0.1f + 0.9f + 0.9f) / 3));
+    CHECK_FALSE(tracker.observe(999, kMask));
+}
+
+TEST_CASE("classification schedule: new faces first, steady ones every k frames, a budget per frame", "[detect]") {
+    Tracker tracker;
+    const std::vector<cv::Rect2f> boxes{{0, 0, 50, 50}, {100, 0, 50, 50}, {200, 0, 50, 50}, {300, 0, 50, 50}};
+    tracker.update(boxes);
+    const ClassifySchedule s{.every = 4, .max_per_frame = 1, .moved_iou = 0.5f};
+    // Four new faces: all classified at once even past the budget (none may stay unlabelled).
+    auto due = tracks_to_classify(tracker, s);
+    REQUIRE(due.size() == 4);
+    for (int id : due) tracker.observe(id, kMask);
+    std::map<int, int> count;
+    for (int f = 0; f < 16; ++f) {
+        tracker.update(boxes);
+        due = tracks_to_classify(tracker, s);
+        CHECK(due.size() <= 1);
+        for (int id : due) ++count[id], tracker.observe(id, kMask);
+    }
+    // Round robin under the budget: every face refreshed, none starved.
+    REQUIRE(count.size() == 4);
+    for (const auto& [id, n] : count) CHECK(n >= 3);
+    // A face whose box jumped is due at once; an unsettled one goes before a stale one.
+    auto moved = boxes;
+    moved[2] = cv::Rect2f(215, 10, 50, 50);  // IoU 0.39: same track, but moved
+    tracker.update(moved);
+    due = tracks_to_classify(tracker, {.every = 100, .max_per_frame = 0});
+    CHECK(due == std::vector<int>{tracker.tracks()[2].id});
+    tracker.observe(tracker.tracks()[0].id, kNoMask);
+    tracker.update(moved);
+    due = tracks_to_classify(tracker, {.every = 1, .max_per_frame = 1});
+    CHECK(due == std::vector<int>{tracker.tracks()[0].id});
+}
+
+TEST_CASE("tracker options are validated", "[detect]") {
+    CHECK_THROWS_AS(Tracker({.match_iou = 0}), ConfigError);
+    CHECK_THROWS_AS(Tracker({.smooth_window = 0}), ConfigError);
+    CHECK_THROWS_AS(Tracker({.hysteresis = 1.5f}), ConfigError);
+}
+
+TEST_CASE("face detectors find the faces in the shared photos, masked ones included", "[detect]") {
+    // Expected counts as a person counts them; pic2's 4th face is a partial one at the top edge.
+    struct Case {
+        std::string kind;
+        int pic1, pic2_min, pic3, face;
+    };
+    for (const Case& c : {Case{"yunet", 2, 4, 1, 4}, Case{"ssd", 2, 3, 1, 4}}) {
+        INFO(c.kind);
+        auto det = make_face_detector(detector_options(c.kind));
+        CHECK(det->name() == c.kind);
+        CHECK(det->detect(media("pic1.jpeg")).size() == static_cast<size_t>(c.pic1));
+        CHECK(det->detect(media("pic2.jpg")).size() >= static_cast<size_t>(c.pic2_min));
+        CHECK(det->detect(media("pic3.jpg")).size() == static_cast<size_t>(c.pic3));
+        const auto faces = det->detect(media("face.jpg"));
+        CHECK(faces.size() == static_cast<size_t>(c.face));
+        for (size_t i = 1; i < faces.size(); ++i) CHECK(faces[i - 1].score >= faces[i].score);
+    }
+    // Haar: unmasked faces only (why it is the fallback, not the default).
+    auto haar = make_face_detector(detector_options("haar"));
+    CHECK(haar->detect(media("face.jpg")).size() == 4);
+    CHECK(haar->detect(media("pic1.jpeg")).empty());
+}
+
+TEST_CASE("face detector options: minimum size, small frames, bad kinds and missing files", "[detect]") {
+    auto o = detector_options("yunet");
+    o.min_face = 80;  // face.jpg's two small faces are 47 and 56 px wide
+    CHECK(make_face_detector(o)->detect(media("face.jpg")).size() == 2);
+    // A tight 40x60 crop (YuNet's layers need padding there) and a blank frame do not throw.
+    auto yunet = make_face_detector(detector_options("yunet"));
+    CHECK_NOTHROW(yunet->detect(media("face.jpg")(cv::Rect(0, 0, 40, 60)).clone()));
+    // Plain walls: YuNet alone scores these as faces (0.56 and 0.74).
+    CHECK(yunet->detect(cv::Mat(480, 640, CV_8UC3, cv::Scalar::all(90))).empty());
+    CHECK(yunet->detect(cv::Mat(300, 400, CV_8UC3, cv::Scalar(180, 170, 160))).empty());
+    CHECK_THROWS_AS(yunet->detect(cv::Mat(10, 10, CV_8UC1)), Error);
+
+    o = detector_options("mtcnn");
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("expected yunet, ssd or haar"));
+    o = detector_options("ssd");
+    o.models_dir = "/nonexistent";
+    CHECK_THROWS_AS(make_face_detector(o), ModelFileError);
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("/nonexistent/opencv_face_detector_uint8.pb"));
+    o.confidence = 2;
+    CHECK_THROWS_AS(make_face_detector(o), ConfigError);
+}
+
+TEST_CASE("face crops are padded squares that reach below the box, replicated past the edge", "[detect]") {
+    const cv::Rect r = face_crop_rect(cv::Rect2f(100, 100, 80, 100), 0.2f, 0.05f);
+    CHECK(r.width == 120);
+    CHECK(r.height == 120);
+    CHECK(r.x == 80);
+    CHECK(r.br().y >= 100 + 100 + 5 + 5);  // the chin below the box bottom is in
+    CHECK(r.y <= 100);
+
+    cv::Mat img(100, 100, CV_8UC3, cv::Scalar(10, 20, 30));
+    img(cv::Rect(0, 0, 10, 10)).setTo(cv::Scalar(200, 200, 200));
+    const cv::Mat crop = crop_padded(img, cv::Rect(-20, -20, 50, 50));
+    CHECK(crop.size() == cv::Size(50, 50));
+    CHECK(crop.at<cv::Vec3b>(0, 0) == cv::Vec3b(200, 200, 200));   // replicated corner
+    CHECK(crop.at<cv::Vec3b>(45, 45) == cv::Vec3b(10, 20, 30));
+    CHECK_THROWS_AS(crop_padded(img, cv::Rect(200, 200, 10, 10)), Error);
+    CHECK(iou(cv::Rect2f(0, 0, 10, 10), cv::Rect2f(5, 0, 10, 10)) == Approx(50.0 / 150));
+}
+
+TEST_CASE("class names map to labels and colours people expect", "[detect]") {
+    CHECK(display_name("with_mask") == "Mask");
+    CHECK(display_name("without_mask") == "No Mask");
+    CHECK(display_name("mask_weared_incorrect") == "Mask incorrect");
+    CHECK(display_name("Without-Mask") == "No Mask");
+    CHECK(display_name("helmet") == "helmet");
+    CHECK(face_label("with_mask", 0.9871f) == "Mask 98.7%");
+    CHECK(label_kind("mask_weared_incorrect") == LabelKind::other);
+    AnnotateStyle style;
+    CHECK(color_for(LabelKind::mask, style) == cv::Scalar(0, 200, 0));
+    CHECK(parse_color("#FF8000") == cv::Scalar(0, 128, 255));
+    CHECK(parse_color("0,0,255") == cv::Scalar(255, 0, 0));
+    CHECK_THROWS_AS(parse_color("orange"), ConfigError);
+    CHECK_THROWS_AS(parse_color("300,0,0"), ConfigError);
+
+    cv::Mat img(200, 200, CV_8UC3, cv::Scalar::all(0));
+    draw_face(img, cv::Rect(50, 60, 80, 80), "Mask 99.0%", style.mask, style);
+    const cv::Vec3b edge = img.at<cv::Vec3b>(100, 50);  // left edge of the box (anti-aliased)
+    CHECK((edge[0] < 30 && edge[1] > 150 && edge[2] < 30));
+    CHECK(cv::countNonZero(img.reshape(1)(cv::Rect(0, 30, 600, 30))) > 0);  // the tag above it
+}
+
+TEST_CASE("latency stats are nearest-rank percentiles", "[detect]") {
+    std::vector<double> v;
+    for (int i = 100; i >= 1; --i) v.push_back(i);
+    const LatencyStats s = latency_stats(v);
+    CHECK(s.p50 == 50);
+    CHECK(s.p95 == 95);
+    CHECK(s.mean == Approx(50.5));
+    CHECK(latency_stats({}).p95 == 0);
+}
+
+TEST_CASE("bad sources say what was tried", "[detect]") {
+    CHECK_THROWS_WITH(open_video("/nonexistent/clip.mp4"), Catch::Contains("no such file"));
+    CHECK_THROWS_WITH(open_video(test::shared_dir() / "media" / "SOURCES.md"),
+                      Catch::Contains("tried FFMPEG"));
+    CHECK_THROWS_WITH(open_camera(63), Catch::Contains("camera 63: cannot open it (tried"));
+    // A closed local port: FFmpeg gives up at once (connection refused), no timeout needed.
+    SourceOptions so;
+    so.timeout_ms = 3000;
+    CHECK_THROWS_AS(open_stream("rtsp://127.0.0.1:1/none", so), IoError);
+    CHECK_THROWS_WITH(open_stream("rtsp://127.0.0.1:1/none", so), Catch::Contains("stream rtsp://127.0.0.1:1/none"));
+    CHECK_THROWS_AS(list_images("/nonexistent"), DataError);
+}
+
+TEST_CASE("the demo clip as a file ends; as a live stream it is reopened after a drop", "[detect]") {
+    const fs::path clip = test::shared_dir() / "media" / "demo.mp4";
+    auto file = open_video(clip);
+    CHECK_FALSE(file->live());
+    CHECK(file->fps() == Approx(15));
+    Frame f;
+    int n = 0;
+    double last_time = -1;
+    while (file->read(f)) {
+        CHECK(f.bgr.size() == cv::Size(640, 420));
+        CHECK(f.time > last_time);
+        last_time = f.time;
+        ++n;
+    }
+    CHECK(n == 65);
+    CHECK(f.index == 64);
+
+    // The "stream" ends after 65 frames, as a camera that goes away: reopened once, then given up.
+    std::vector<std::string> messages;
+    SourceOptions so;
+    so.max_reconnects = 1;
+    so.reconnect_initial = 0.05;
+    so.on_message = [&](const std::string& m) { messages.push_back(m); };
+    auto stream = open_stream(clip.string(), so);
+    CHECK(stream->live());
+    n = 0;
+    while (stream->read(f)) ++n;
+    CHECK(n == 130);
+    CHECK(stream->reconnects() == 1);
+    REQUIRE(messages.size() >= 2);
+    CHECK_THAT(messages.front(), Catch::Contains("reopening in"));
+}
+
+TEST_CASE("the video writer renames into place at the end and leaves nothing when abandoned", "[detect]") {
+    test::TempDir tmp("maskctl-detect-writer");
+    const cv::Mat frame(120, 160, CV_8UC3, cv::Scalar(0, 100, 200));
+    {
+        VideoFileWriter w(tmp / "a.mp4", 10, frame.size());
+        for (int i = 0; i < 5; ++i) w.write(frame);
+        CHECK_FALSE(fs::exists(tmp / "a.mp4"));  // only the temporary while writing
+        w.finish();
+    }
+    cv::VideoCapture cap((tmp / "a.mp4").string());
+    REQUIRE(cap.isOpened());
+    CHECK(cap.get(cv::CAP_PROP_FRAME_COUNT) == 5);
+    {
+        VideoFileWriter w(tmp / "b.avi", 10, frame.size());
+        w.write(frame);
+    }
+    CHECK(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()) == 1);
+    CHECK_THROWS_AS(VideoFileWriter(tmp / "missing" / "c.mp4", 10, frame.size()), IoError);
+}
+
+TEST_CASE("violation commands run in the background with the event in their environment", "[detect]") {
+    test::TempDir tmp("maskctl-detect-cmd");
+    const fs::path out = tmp / "out.txt";
+    CommandRunner ok("sleep 0.2; echo \"$MASKCTL_TRACK $MASKCTL_LABEL\" > '" + out.string() + "'");
+    const auto t0 = std::chrono::steady_clock::now();
+    ok.start({{"MASKCTL_TRACK", "7"}, {"MASKCTL_LABEL", "without_mask"}});
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(150));  // did not wait for it
+    CHECK(ok.running() == 1);
+    CHECK(ok.wait(5.0) == 0);
+    std::ifstream in(out);
+    std::string line;
+    std::getline(in, line);
+    CHECK(line == "7 without_mask");
+    CHECK(ok.failed() == 0);
+
+    CommandRunner bad("exit 3");
+    bad.start();
+    bad.wait(5.0);
+    CHECK(bad.failed() == 1);
+    CHECK_THROWS_AS(CommandRunner(""), ConfigError);
+}
