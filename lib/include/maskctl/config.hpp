@@ -92,7 +92,7 @@ struct EarlyStoppingConfig {
 // The backbone is frozen, so its pooled features can be computed once and the head trained on them.
 struct FeatureCacheConfig {
     bool enabled = true;
-    int views = 10;  // views per training image: the image itself plus views-1 augmented copies
+    int views = 5;  // views per training image: the image itself plus views-1 augmented copies
     bool operator==(const FeatureCacheConfig&) const = default;
 };
 
