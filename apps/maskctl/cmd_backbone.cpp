@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "command.hpp"
+#include "maskctl/bench.hpp"
 #include "maskctl/errors.hpp"
 #include "maskctl/image.hpp"
 #include "maskctl/imagenet.hpp"
@@ -116,21 +117,8 @@ struct BenchOptions {
     int size = 224;
     double seconds = 10.0;
     int threads = 0;
+    bool no_streams = false;
 };
-
-// Images per second of the backbone's forward pass at one batch size.
-double measure(MobileNetV2& net, int batch, int size, double seconds) {
-    c10::InferenceMode inference;
-    auto input = torch::rand({batch, 3, size, size}).mul_(2).sub_(1).contiguous(at::MemoryFormat::ChannelsLast);
-    for (int i = 0; i < 2; ++i) net->forward(input);  // warm-up: oneDNN builds its kernels on first use
-    int iterations = 0;
-    const auto start = Clock::now();
-    do {
-        net->forward(input);
-        ++iterations;
-    } while (seconds_since(start) < seconds || iterations < 3);
-    return iterations * batch / seconds_since(start);
-}
 
 int run_bench(const BenchOptions& o) {
     // LibTorch's own default here is its count of physical cores, which VMs often report as 1.
@@ -138,10 +126,12 @@ int run_bench(const BenchOptions& o) {
     MobileNetV2 net;
     if (!o.weights.empty()) load_tflite_backbone(net, o.weights);
     net->eval();
-    std::cout << fmt::format("MobileNetV2 1.0 features, {0}x{0}, {1} threads, channels-last, {2} weights\n", o.size,
-                             torch::get_num_threads(), o.weights.empty() ? "random" : "imported");
+    net->parallel_streams = !o.no_streams;
+    std::cout << fmt::format("MobileNetV2 1.0 features, {0}x{0}, {1} threads, channels-last, {2} weights, {3}\n",
+                             o.size, torch::get_num_threads(), o.weights.empty() ? "random" : "imported",
+                             o.no_streams ? "ops split across threads" : "one stream per thread");
     for (int batch : o.batches) {
-        const double ips = measure(net, batch, o.size, o.seconds);
+        const double ips = backbone_images_per_second(net, batch, o.size, o.seconds);
         std::cout << fmt::format("batch {:>3}: {:7.1f} images/s  ({:.1f} ms per batch)\n", batch, ips,
                                  1000.0 * batch / ips);
     }
@@ -170,6 +160,7 @@ void setup(CLI::App& parent, int& exit_code) {
     bench->add_option("--size", b->size, "Input size")->check(CLI::Range(32, 1024));
     bench->add_option("--seconds", b->seconds, "Time per batch size")->check(CLI::Range(0.1, 600.0));
     bench->add_option("--threads", b->threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 256));
+    bench->add_flag("--no-streams", b->no_streams, "Split each op across threads instead of one stream per thread");
     bench->callback([b, &exit_code] { exit_code = run_bench(*b); });
 }
 

@@ -1,13 +1,13 @@
 // maskctl data: look at a dataset (inspect), pin its split (split), time the loader (bench).
 #include <sys/resource.h>
 
-#include <chrono>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "command.hpp"
 #include "config_options.hpp"
+#include "maskctl/bench.hpp"
 #include "maskctl/chart.hpp"
 #include "maskctl/dataset.hpp"
 #include "maskctl/inspect.hpp"
@@ -91,13 +91,9 @@ int run_bench(const Config& config, int epochs, int workers, bool augment) {
                              options.preprocess.input_size, options.preprocess.input_size, options.batch_size,
                              loader.workers(), options.augment ? "on" : "off");
     for (int epoch = 0; epoch < epochs; ++epoch) {
-        const auto start = std::chrono::steady_clock::now();
-        std::size_t images = 0;
-        loader.start_epoch(epoch);
-        while (auto batch = loader.next()) images += static_cast<std::size_t>(batch->images.size(0));
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::cout << fmt::format("epoch {}: {} images in {:.2f} s = {:.0f} images/s\n", epoch, images, seconds,
-                                 images / seconds);
+        const auto r = time_loader_epoch(loader, epoch);
+        std::cout << fmt::format("epoch {}: {} images in {:.2f} s = {:.0f} images/s\n", epoch, r.images, r.seconds,
+                                 r.images_per_second());
     }
     std::cout << fmt::format("peak memory (ru_maxrss): {} MB\n", peak_rss_mb());
     print_bad_files(loader.bad_files());

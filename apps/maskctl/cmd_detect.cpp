@@ -12,6 +12,8 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "maskctl/action.hpp"
+#include "maskctl/atomic_file.hpp"
+#include "maskctl/bench.hpp"
 #include "maskctl/detect_pipeline.hpp"
 #include "maskctl/errors.hpp"
 #include "maskctl/image.hpp"
@@ -45,6 +47,7 @@ struct Args {
     int violation_frames = 15;
     double violation_repeat = 30;
     std::int64_t max_frames = 0;
+    std::string summary_json;  // where to write the DetectSummary (maskctl bench reads it)
     std::string color_mask, color_no_mask, color_other;
 };
 
@@ -274,6 +277,7 @@ int run_video(const Args& a, MaskDetector& detector, const std::atomic<bool>& st
     }
     obs.finish();
     print_summary(s, obs, a);
+    if (!a.summary_json.empty()) write_file_atomic(a.summary_json, to_json(s).dump(2) + "\n");
     return stop.load() ? kExitInterrupted : kExitOk;
 }
 
@@ -323,6 +327,7 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_flag("--bench", a->bench, "Measure: headless, loops a video to --max-frames (300), prints frames/s and latencies");
     cmd->add_flag("--loop", a->loop, "Play a video file again at its end");
     cmd->add_option("--max-frames", a->max_frames, "Stop after N frames");
+    cmd->add_option("--summary-json", a->summary_json, "Write the frames/s and per-stage latencies as JSON");
     cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on the frames");
     cmd->add_option("--color-mask", a->color_mask, "Box colour for a mask (#RRGGBB)");
     cmd->add_option("--color-no-mask", a->color_no_mask, "Box colour for no mask (#RRGGBB)");

@@ -1,5 +1,9 @@
 #include "maskctl/mobilenetv2.hpp"
 
+#include <omp.h>
+
+#include <future>
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -124,10 +128,51 @@ torch::Tensor MobileNetV2Impl::run_blocks(torch::Tensor x, int first, int end) {
     return x;
 }
 
+namespace {
+
+// OpenMP threads of the calling thread for a scope. LibTorch and oneDNN read the calling thread's
+// OpenMP setting; at::set_num_threads would also change the default of threads started later.
+// at::get_num_threads() first runs LibTorch's lazy per-thread init, which would undo our setting.
+struct OmpThreads {
+    int before;
+    explicit OmpThreads(int n) : before((at::get_num_threads(), omp_get_max_threads())) { omp_set_num_threads(n); }
+    ~OmpThreads() { omp_set_num_threads(before); }
+};
+
+}  // namespace
+
 torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
     if (x.dim() != 4 || x.size(1) != 3)
         throw Error(fmt::format("MobileNetV2 expects a [N, 3, H, W] batch, got {}", fmt::join(x.sizes(), "x")));
-    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    const int threads = at::get_num_threads();
+    if (threads > 1 && trainable_blocks_ == 0 && parallel_streams)
+        return forward_streams(x, static_cast<int>(std::min<int64_t>(x.size(0), threads)));
+    return forward_frozen(x.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+// Frozen, so no graph to keep: each stream runs on one core, without the per-op fork/join that
+// splitting every conv across cores costs (and that stalls badly when another process holds a core).
+// A batch of 1 is one stream on one compute thread: faster than two threads on one image. Even the
+// layout copy and the final cat run on one thread: a 2-thread op leaves an OpenMP worker spinning
+// beside the stream for a while after it, which measurably slowed the batch of 1.
+torch::Tensor MobileNetV2Impl::forward_streams(const torch::Tensor& x, int streams) {
+    const OmpThreads one(1);
+    const auto parts = x.chunk(streams, 0);
+    std::vector<torch::Tensor> outs(parts.size());
+    const bool inference = c10::InferenceMode::is_enabled();
+    std::vector<std::future<void>> others;
+    for (std::size_t i = 1; i < parts.size(); ++i)
+        others.push_back(std::async(std::launch::async, [&, i] {
+            c10::InferenceMode mode(inference);  // thread-local: carry the caller's over
+            const OmpThreads one_here(1);
+            outs[i] = forward_frozen(parts[i].contiguous(at::MemoryFormat::ChannelsLast));
+        }));
+    outs[0] = forward_frozen(parts[0].contiguous(at::MemoryFormat::ChannelsLast));
+    for (auto& f : others) f.get();
+    return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
+}
+
+torch::Tensor MobileNetV2Impl::forward_frozen(torch::Tensor x) {
     const int frozen_end = kMobileNetV2Blocks - trainable_blocks_;
     {
         torch::NoGradGuard no_grad;  // the frozen part keeps no graph

@@ -25,6 +25,20 @@
 #include "maskctl/version.hpp"
 
 namespace maskctl {
+
+FeatureCachePlan plan_feature_cache(std::size_t train_images, std::size_t val_images, int64_t floats_per_image,
+                                    int views, std::size_t budget_bytes) {
+    const double per_view = static_cast<double>(train_images) * static_cast<double>(floats_per_image) * 4.0;
+    const double fixed = static_cast<double>(val_images) * static_cast<double>(floats_per_image) * 4.0;
+    // The extraction of one view is held beside the cache while it is copied in: count it once more.
+    const auto fits = [&](int v) { return fixed + per_view * (v + 1) <= static_cast<double>(budget_bytes); };
+    FeatureCachePlan plan;
+    plan.views = views;
+    while (plan.views > 0 && !fits(plan.views)) --plan.views;
+    plan.bytes = static_cast<std::size_t>(fixed + per_view * plan.views);
+    return plan;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -153,6 +167,13 @@ std::vector<int64_t> valid_rows(const std::vector<bool>& valid) {
     for (std::size_t i = 0; i < valid.size(); ++i)
         if (valid[i]) rows.push_back(static_cast<int64_t>(i));
     return rows;
+}
+
+// Floats per image in the feature cache: the head's pooled and flattened backbone features.
+int64_t cached_feature_size(const Config& config) {
+    const int input = config.model.input_size;
+    const int cells = pooled_size(config.model.head, mobilenetv2_feature_size(input), input);
+    return int64_t{kMobileNetV2Features} * cells * cells;
 }
 
 // Logits of the head over cached features, in eval mode, in chunks.
@@ -371,8 +392,21 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
     TrainResult result;
     result.run_dir = run_dir;
     const LoaderOptions train_lo = make_loader_options(config, true);
-    const bool cached = config.train.feature_cache.enabled && config.model.backbone.trainable_blocks == 0;
-    const int views = config.augment.enabled ? config.train.feature_cache.views : 1;
+    bool cached = config.train.feature_cache.enabled && config.model.backbone.trainable_blocks == 0;
+    int views = config.augment.enabled ? config.train.feature_cache.views : 1;
+    if (cached) {
+        const auto plan = plan_feature_cache(train_samples.size(), val_samples.size(), cached_feature_size(config),
+                                             views, kFeatureCacheBudgetBytes);
+        if (plan.views != views)
+            observer.on_message(plan.views > 0
+                                    ? fmt::format("feature cache: {} views would pass the {} MB budget; caching {}",
+                                                  views, kFeatureCacheBudgetBytes >> 20, plan.views)
+                                    : fmt::format("feature cache: even 1 view would pass the {} MB budget; "
+                                                  "running the full forward pass every epoch instead",
+                                                  kFeatureCacheBudgetBytes >> 20));
+        cached = plan.views > 0;
+        views = cached ? plan.views : views;
+    }
     result.mode = cached ? fmt::format("feature cache ({} view{} per training image)", views, views > 1 ? "s" : "")
                          : "full forward pass every epoch";
 
@@ -384,15 +418,17 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
         const auto t0 = Clock::now();
         model->eval();
         const std::size_t total = train_samples.size() * views + val_samples.size();
-        std::vector<torch::Tensor> per_view;
         std::vector<bool> valid;
         for (int v = 0; v < views; ++v) {
             auto [f, ok] = FeatureCache::extract(model, train_samples, train_lo, v, "features", observer, decode_bad,
                                                  train_samples.size() * v, total);
-            if (v == 0) valid = ok;
-            per_view.push_back(f);
+            if (v == 0) {
+                valid = ok;
+                // Filled view by view: stacking copies would briefly hold the cache twice.
+                train_features = torch::empty({views, f.size(0), f.size(1)});
+            }
+            train_features[v].copy_(f);
         }
-        train_features = torch::stack(per_view);
         train_rows = valid_rows(valid);
         auto [vf, vok] = FeatureCache::extract(model, val_samples, train_lo, 0, "features", observer, decode_bad,
                                                train_samples.size() * views, total);

@@ -81,12 +81,20 @@ public:
     // Puts every 4-d parameter in channels-last memory; call after replacing parameters.
     void to_channels_last();
 
+    // With the whole backbone frozen and more than one compute thread, a batch is split into one
+    // stream per compute thread (at most one per image), each run on its own thread with one compute
+    // thread (measured faster on 2 cores: see docs/benchmarks.md). Same results up to float
+    // rounding; false = split every op across the threads instead.
+    bool parallel_streams = true;
+
     SameConv stem{nullptr};
     torch::nn::ModuleList blocks{nullptr};  // InvertedResidual x 17
     SameConv last_conv{nullptr};
 
 private:
     torch::Tensor run_blocks(torch::Tensor x, int first, int end);
+    torch::Tensor forward_frozen(torch::Tensor x);
+    torch::Tensor forward_streams(const torch::Tensor& x, int streams);
     int trainable_blocks_ = 0;
 };
 TORCH_MODULE(MobileNetV2);

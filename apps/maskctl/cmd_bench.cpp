@@ -1,0 +1,210 @@
+// maskctl bench: the speed and memory table of docs/benchmarks.md, printed and written as JSON.
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "command.hpp"
+#include "config_options.hpp"
+#include "maskctl/atomic_file.hpp"
+#include "maskctl/bench.hpp"
+#include "maskctl/errors.hpp"
+#include "maskctl/model_file.hpp"
+#include "maskctl/tflite.hpp"
+
+namespace maskctl::app {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
+
+struct BenchArgs {
+    ConfigOptions config;
+    bool quick = false;
+    std::string json;
+    std::string video;
+    double seconds = 5.0;
+    int frames = 300;
+};
+
+std::string default_video() {
+    const char* shared = std::getenv("MASKCTL_SHARED");
+    return (fs::path(shared ? shared : "../shared") / "media" / "demo.mp4").string();
+}
+
+std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+void step(const std::string& line) { std::cerr << "bench: " << line << std::endl; }
+
+// Collects rows and echoes each as it is measured, so a long run shows progress.
+struct Rows {
+    BenchReport& report;
+    void add(std::string name, double value, std::string unit, std::string target = "", std::string note = "") {
+        step(fmt::format("{}: {:.4g} {}", name, value, unit));
+        report.rows.push_back({std::move(name), value, std::move(unit), std::move(target), std::move(note)});
+    }
+};
+
+void bench_backbone(const Config& config, const BenchArgs& a, Rows& rows) {
+    MobileNetV2 net;
+    load_tflite_backbone(net, config.model.backbone.weights);
+    net->eval();
+    const double b32 = backbone_images_per_second(net, 32, 224, a.seconds);
+    rows.add("backbone forward 224, batch 32", b32, "images/s", ">= 100", "random input, InferenceMode");
+    const double b1 = backbone_images_per_second(net, 1, 224, a.seconds);
+    rows.add("backbone forward 224, batch 1", 1000.0 / b1, "ms/image", "<= 15", fmt::format("{:.0f} images/s", b1));
+}
+
+void bench_loader(const Config& config, Rows& rows) {
+    const Dataset data = open_dataset(config.data);
+    Loader loader(data.samples(Split::train), make_loader_options(config, true));
+    const auto r = time_loader_epoch(loader, 1);
+    rows.add("loader, train split, augmented", r.images_per_second(), "images/s", "",
+             fmt::format("{} images, {} workers", r.images, loader.workers()));
+}
+
+void bench_head(const Config& config, int classes, Rows& rows) {
+    const auto st = time_head_step(config, classes, 200);
+    rows.add("head training step (cached features)", st.p50, "ms p50", "",
+             fmt::format("batch {}, p95 {:.2f} ms, 1 thread", config.train.batch_size, st.p95));
+}
+
+struct TrainOutcome {
+    fs::path model;
+    nlohmann::json end;  // the "end" event of log.jsonl
+};
+
+nlohmann::json last_log_event(const fs::path& log) {
+    std::ifstream in(log);
+    std::string line, last;
+    while (std::getline(in, line))
+        if (!line.empty()) last = line;
+    return last.empty() ? nlohmann::json::object() : nlohmann::json::parse(last);
+}
+
+TrainOutcome bench_train(const BenchArgs& a, const fs::path& work, Rows& rows) {
+    fs::remove_all(work / "train");  // our own scratch runs only, so the run folder name is known
+    std::vector<std::string> argv{self_executable().string(), "train"};
+    if (!a.config.file.empty()) argv.insert(argv.end(), {"--config", a.config.file});
+    for (const auto& o : a.config.overrides) argv.insert(argv.end(), {"--set", o});
+    argv.insert(argv.end(), {"--set", "output.runs_dir=" + work.string(), "--name", "bench"});
+    step("training (child process): " + fmt::format("{}", fmt::join(argv, " ")));
+    const auto r = run_child(argv, work / "train.log");
+    if (r.exit_code != 0)
+        throw Error(fmt::format("maskctl train exited with {}; see {}", r.exit_code, (work / "train.log").string()));
+    const fs::path run = work / "train" / "bench";
+    TrainOutcome out{run / "best.maskctl", last_log_event(run / "log.jsonl")};
+    double accuracy = kNotMeasured;
+    for (const char* split : {"test", "val"})
+        if (out.end.contains(split)) accuracy = out.end[split].value("accuracy", kNotMeasured);
+    rows.add("default training run, wall time", r.seconds, "s", "", "maskctl train, configs/mobilenetv2.json");
+    rows.add("default training run, accuracy", accuracy, "", "", "best model on the test split");
+    rows.add("default training run, peak RSS", r.peak_rss_mb, "MB", "<= 1536", "ru_maxrss of the child");
+    return out;
+}
+
+// Speed does not depend on the head's weights: without a trained model, save an untrained one.
+fs::path untrained_model(const Config& config, const std::vector<std::string>& classes, const fs::path& work) {
+    Classifier model(config.model, static_cast<int>(classes.size()));
+    load_tflite_backbone(model->backbone, config.model.backbone.weights);
+    ModelInfo info;
+    info.class_names = classes;
+    info.preprocess = Preprocess{config.image_size()};
+    info.config = to_json(config);
+    const fs::path file = work / "untrained.maskctl";
+    save_model(file, model, info);
+    return file;
+}
+
+void bench_eval(const Config& config, const fs::path& model_file, Rows& rows) {
+    const Dataset data = open_dataset(config.data);
+    auto loaded = load_model(model_file);
+    const auto& samples = data.samples(Split::test).empty() ? data.samples(Split::val) : data.samples(Split::test);
+    const auto r = time_predict(loaded.model, loaded.info.preprocess, samples);
+    rows.add("eval (decode + resize + forward)", r.images_per_second(), "images/s", "",
+             fmt::format("{} test images, batch 32", r.images));
+}
+
+void bench_detect(const BenchArgs& a, const fs::path& model_file, const fs::path& work, Rows& rows) {
+    if (!fs::exists(a.video)) {
+        rows.add("detect", kNotMeasured, "frames/s", "", a.video + " not found");
+        return;
+    }
+    const fs::path summary = work / "detect.json";
+    fs::remove(summary);
+    const std::vector<std::string> argv{self_executable().string(), "detect", "--model", model_file.string(), "--video",
+                                        a.video, "--bench", "--quiet", "--max-frames", std::to_string(a.frames),
+                                        "--summary-json", summary.string()};
+    step("detect (child process): " + fmt::format("{}", fmt::join(argv, " ")));
+    const auto r = run_child(argv, work / "detect.log");
+    if (r.exit_code != 0 || !fs::exists(summary))
+        throw Error(fmt::format("maskctl detect exited with {}; see {}", r.exit_code, (work / "detect.log").string()));
+    const auto s = nlohmann::json::parse(std::ifstream(summary));
+    rows.add("detect, " + fs::path(a.video).filename().string(), s.value("fps", kNotMeasured), "frames/s", "",
+             fmt::format("{} frames, {} crops classified", s.value("frames", 0), s.value("classified", 0)));
+    for (const auto& [stage, st] : s["stages"].items())
+        rows.add(fmt::format("detect stage {}", stage), st.value("p50", kNotMeasured), "ms p50", "",
+                 fmt::format("p95 {:.1f} ms", st.value("p95", kNotMeasured)));
+    rows.add("detect, peak RSS", r.peak_rss_mb, "MB", "", "ru_maxrss of the child");
+}
+
+int run_bench(BenchArgs& a) {
+    const Config config = a.config.load();
+    const fs::path work = fs::path(config.output.runs_dir) / "bench";
+    fs::create_directories(work);
+    if (a.json.empty()) a.json = (work / "bench.json").string();
+    BenchReport report;
+    report.machine = machine_info();
+    report.date = utc_now();
+    Rows rows{report};
+    const auto classes = open_dataset(config.data).class_names;
+
+    bench_backbone(config, a, rows);
+    bench_loader(config, rows);
+    bench_head(config, static_cast<int>(classes.size()), rows);
+    fs::path model_file;
+    if (a.quick) {
+        rows.add("default training run", kNotMeasured, "s", "", "skipped (--quick)");
+        model_file = untrained_model(config, classes, work);
+    } else {
+        model_file = bench_train(a, work, rows).model;
+    }
+    bench_eval(config, model_file, rows);
+    bench_detect(a, model_file, work, rows);
+
+    write_file_atomic(a.json, to_json(report).dump(2) + "\n");
+    std::cout << "\n" << format_bench_table(report) << "\njson: " << a.json << "\n";
+    return kExitOk;
+}
+
+void setup(CLI::App& parent, int& exit_code) {
+    auto* cmd = parent.add_subcommand("bench", "Measure speed and memory: backbone, loader, training, eval, detect");
+    auto a = std::make_shared<BenchArgs>();
+    a->video = default_video();
+    a->config.add_to(cmd, "configs/mobilenetv2.json");
+    cmd->add_flag("--quick", a->quick, "Skip the full training run (about 3 minutes)");
+    cmd->add_option("--json", a->json, "Where to write the table as JSON (default: <runs_dir>/bench/bench.json)");
+    cmd->add_option("--video", a->video, "Video for the detect measurement")->capture_default_str();
+    cmd->add_option("--seconds", a->seconds, "Time per backbone measurement")->capture_default_str()
+        ->check(CLI::Range(0.1, 600.0));
+    cmd->add_option("--frames", a->frames, "Frames of the detect measurement")->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->callback([a, &exit_code] { exit_code = run_bench(*a); });
+}
+
+const CommandRegistration registration{60, setup};
+
+}  // namespace
+}  // namespace maskctl::app
