@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "command.hpp"
+#include "console.hpp"
 #include "config_options.hpp"
 #include "maskctl/atomic_file.hpp"
 #include "maskctl/bench.hpp"
@@ -35,15 +36,6 @@ struct BenchArgs {
 std::string default_video() {
     const char* shared = std::getenv("MASKCTL_SHARED");
     return (fs::path(shared ? shared : "../shared") / "media" / "demo.mp4").string();
-}
-
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 void step(const std::string& line) { std::cerr << "bench: " << line << std::endl; }
@@ -167,7 +159,7 @@ int run_bench(BenchArgs& a) {
     if (a.json.empty()) a.json = (work / "bench.json").string();
     BenchReport report;
     report.machine = machine_info();
-    report.date = utc_now();
+    report.date = utc_timestamp();
     Rows rows{report};
     const auto classes = open_dataset(config.data).class_names;
 

@@ -51,15 +51,6 @@ struct Args {
     std::string color_mask, color_no_mask, color_other;
 };
 
-std::string now_iso() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     DetectOptions o;
     o.detector.kind = a.detector;
@@ -160,7 +151,7 @@ public:
     void on_event(const DetectEvent& e) override {
         if (events_.is_open()) {
             nlohmann::json j = to_json(e);
-            j["at"] = now_iso();
+            j["at"] = utc_timestamp();
             events_ << j.dump() << "\n" << std::flush;
         }
         if (e.type == "violation") violation(e);

@@ -1,6 +1,7 @@
 #include "console.hpp"
 
 #include <csignal>
+#include <ctime>
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -46,6 +47,15 @@ void Progress::finish_line() {
     if (open_line_) fmt::print("\r\033[K");
     open_line_ = false;
     std::fflush(stdout);
+}
+
+std::string utc_timestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
 }
 
 namespace {

@@ -26,6 +26,9 @@ private:
     std::chrono::steady_clock::time_point phase_start_, last_draw_;
 };
 
+// The current time as ISO 8601 UTC, e.g. "2026-11-22T03:14:15Z".
+std::string utc_timestamp();
+
 // Installs a SIGINT/SIGTERM handler that sets the returned flag (the second signal kills as usual).
 const std::atomic<bool>& install_stop_handler();
 
