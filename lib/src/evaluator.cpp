@@ -13,17 +13,12 @@ std::vector<Prediction> predict_samples(Classifier& model, const Preprocess& pre
     lo.preprocess = preprocess;
     lo.batch_size = options.batch_size;
     lo.workers = options.workers;
-    lo.shuffle = false;
-    Loader loader(samples, lo);
-    loader.start_epoch(0);
     std::vector<Prediction> out;
     out.reserve(samples.size());
-    std::size_t done = 0;
-    while (auto batch = loader.next()) {
-        if (batch->indices.empty()) continue;  // every file of the batch failed to decode
-        const torch::Tensor probs = model->predict(batch->images).contiguous();
-        for (std::size_t r = 0; r < batch->indices.size(); ++r) {
-            const Sample& s = samples[static_cast<std::size_t>(batch->indices[r])];
+    for_each_batch(samples, lo, 0, [&](const Batch& batch, std::size_t done) {
+        const torch::Tensor probs = model->predict(batch.images).contiguous();
+        for (std::size_t r = 0; r < batch.indices.size(); ++r) {
+            const Sample& s = samples[static_cast<std::size_t>(batch.indices[r])];
             const torch::Tensor row = probs[static_cast<int64_t>(r)];
             Prediction p;
             p.path = s.path;
@@ -32,10 +27,8 @@ std::vector<Prediction> predict_samples(Classifier& model, const Preprocess& pre
             p.predicted = static_cast<int>(row.argmax().item<int64_t>());
             out.push_back(std::move(p));
         }
-        done += batch->indices.size();
         if (options.progress) options.progress(done, samples.size());
-    }
-    if (bad_files) bad_files->merge(loader.bad_files());
+    }, bad_files);
     return out;
 }
 

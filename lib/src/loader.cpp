@@ -160,4 +160,18 @@ void Loader::record_bad(const Sample& sample, const ImageError& error) {
     if (bad_paths_.insert(sample.path.string()).second) bad_.add({sample.path, error.problem(), error.what()});
 }
 
+void for_each_batch(const std::vector<Sample>& samples, LoaderOptions options, int epoch,
+                    const std::function<void(const Batch&, std::size_t done)>& fn, BadFileReport* bad) {
+    options.shuffle = false;
+    Loader loader(samples, options);
+    loader.start_epoch(epoch);
+    std::size_t done = 0;
+    while (auto batch = loader.next()) {
+        if (batch->indices.empty()) continue;  // every file of the batch failed to decode
+        done += batch->indices.size();
+        fn(*batch, done);
+    }
+    if (bad) bad->merge(loader.bad_files());
+}
+
 }  // namespace maskctl

@@ -123,38 +123,26 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 // ---- the two ways of feeding the head ------------------------------------------------------------
 
-// Feature-cache mode: pooled backbone features of each image, computed once per view.
-class FeatureCache {
-public:
-    // Features [N, D] of `samples` for one view (view 0 = the image itself, v > 0 = augmentation
-    // drawn as epoch v of the loader), and which rows decoded.
-    static std::pair<torch::Tensor, std::vector<bool>> extract(Classifier& model, const std::vector<Sample>& samples,
-                                                               LoaderOptions lo, int view, const std::string& phase,
-                                                               TrainObserver& observer, BadFileReport& bad,
-                                                               std::size_t done_before, std::size_t total) {
-        if (view == 0) lo.augment.reset();
-        lo.shuffle = false;
-        Loader loader(samples, lo);
-        loader.start_epoch(view);
-        torch::Tensor out;
-        std::vector<bool> valid(samples.size(), false);
-        std::size_t done = 0;
-        c10::InferenceMode guard;
-        while (auto batch = loader.next()) {
-            if (batch->indices.empty()) continue;
-            const torch::Tensor f = model->head->pool(model->backbone->forward(batch->images)).flatten(1);
-            if (!out.defined()) out = torch::zeros({static_cast<int64_t>(samples.size()), f.size(1)});
-            const auto idx = torch::tensor(batch->indices, torch::kInt64);
-            out.index_copy_(0, idx, f.contiguous());
-            for (auto i : batch->indices) valid[static_cast<std::size_t>(i)] = true;
-            done += batch->indices.size();
-            observer.on_progress(phase, done_before + done, total);
-        }
-        bad.merge(loader.bad_files());
-        if (!out.defined()) throw DataError(fmt::format("no image of the {} split could be decoded", phase));
-        return {out, valid};
-    }
-};
+// Feature-cache mode: pooled backbone features [N, D] of `samples` for one view (view 0 = the image
+// itself, v > 0 = augmentation drawn as epoch v of the loader), and which rows decoded.
+std::pair<torch::Tensor, std::vector<bool>> extract_features(Classifier& model, const std::vector<Sample>& samples,
+                                                             LoaderOptions lo, int view, const std::string& phase,
+                                                             TrainObserver& observer, BadFileReport& bad,
+                                                             std::size_t done_before, std::size_t total) {
+    if (view == 0) lo.augment.reset();
+    torch::Tensor out;
+    std::vector<bool> valid(samples.size(), false);
+    c10::InferenceMode guard;
+    for_each_batch(samples, lo, view, [&](const Batch& batch, std::size_t done) {
+        const torch::Tensor f = model->head->pool(model->backbone->forward(batch.images)).flatten(1);
+        if (!out.defined()) out = torch::zeros({static_cast<int64_t>(samples.size()), f.size(1)});
+        out.index_copy_(0, torch::tensor(batch.indices, torch::kInt64), f.contiguous());
+        for (auto i : batch.indices) valid[static_cast<std::size_t>(i)] = true;
+        observer.on_progress(phase, done_before + done, total);
+    }, &bad);
+    if (!out.defined()) throw DataError(fmt::format("no image of the {} split could be decoded", phase));
+    return {out, valid};
+}
 
 torch::Tensor labels_of(const std::vector<Sample>& samples) {
     std::vector<int64_t> l;
@@ -190,20 +178,14 @@ Scored score_cached(Classifier& model, const torch::Tensor& features, const torc
 Scored score_images(Classifier& model, const std::vector<Sample>& samples, LoaderOptions lo, const std::string& phase,
                     TrainObserver& observer) {
     lo.augment.reset();
-    lo.shuffle = false;
-    Loader loader(samples, lo);
-    loader.start_epoch(0);
     model->eval();
     c10::InferenceMode guard;
     std::vector<torch::Tensor> logits, labels;
-    std::size_t done = 0;
-    while (auto batch = loader.next()) {
-        if (batch->indices.empty()) continue;
-        logits.push_back(model->forward(batch->images));
-        labels.push_back(batch->labels);
-        done += batch->indices.size();
+    for_each_batch(samples, lo, 0, [&](const Batch& batch, std::size_t done) {
+        logits.push_back(model->forward(batch.images));
+        labels.push_back(batch.labels);
         observer.on_progress(phase, done, samples.size());
-    }
+    });
     if (logits.empty()) return {torch::zeros({0, 0}), torch::zeros({0}, torch::kInt64)};
     return {torch::cat(logits), torch::cat(labels)};
 }
@@ -420,7 +402,7 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
         const std::size_t total = train_samples.size() * views + val_samples.size();
         std::vector<bool> valid;
         for (int v = 0; v < views; ++v) {
-            auto [f, ok] = FeatureCache::extract(model, train_samples, train_lo, v, "features", observer, decode_bad,
+            auto [f, ok] = extract_features(model, train_samples, train_lo, v, "features", observer, decode_bad,
                                                  train_samples.size() * v, total);
             if (v == 0) {
                 valid = ok;
@@ -430,7 +412,7 @@ TrainResult train(const Config& config_in, const TrainOptions& options, TrainObs
             train_features[v].copy_(f);
         }
         train_rows = valid_rows(valid);
-        auto [vf, vok] = FeatureCache::extract(model, val_samples, train_lo, 0, "features", observer, decode_bad,
+        auto [vf, vok] = extract_features(model, val_samples, train_lo, 0, "features", observer, decode_bad,
                                                train_samples.size() * views, total);
         val_rows = valid_rows(vok);
         val_features = vf.index_select(0, torch::tensor(val_rows, torch::kInt64));

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -96,5 +97,11 @@ private:
     BadFileReport bad_;
     std::set<std::string> bad_paths_;
 };
+
+// One pass over `samples` in their order (epoch `epoch` of the augmentation, if any): calls `fn` with
+// each non-empty batch and the images done so far, then adds the files that failed to decode to `bad`.
+// The shared loop of feature caching, evaluation and prediction.
+void for_each_batch(const std::vector<Sample>& samples, LoaderOptions options, int epoch,
+                    const std::function<void(const Batch&, std::size_t done)>& fn, BadFileReport* bad = nullptr);
 
 }  // namespace maskctl
