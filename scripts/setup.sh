@@ -3,7 +3,8 @@
 # build/, and prepares the default data under data/ (links to ../shared when it is beside the repo,
 # downloads from the public sources otherwise). Safe to run again.
 #
-# usage: scripts/setup.sh [--no-build] [--no-data] [--build-type Release|Debug]
+# usage: scripts/setup.sh [--no-build] [--no-data] [--test-deps] [--build-type Release|Debug]
+#   --test-deps  also install what only the tests use (a real MQTT broker, headless Chromium, clang)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,12 +13,14 @@ BUILD_DIR=${MASKCTL_BUILD_DIR:-$ROOT/build}
 BUILD_TYPE=Release
 DO_BUILD=1
 DO_DATA=1
+TEST_DEPS=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-build) DO_BUILD=0 ;;
     --no-data) DO_DATA=0 ;;
+    --test-deps) TEST_DEPS=1 ;;
     --build-type) BUILD_TYPE=$2; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -33,7 +36,17 @@ PACKAGES=(
   libopencv-dev opencv-data
   libcli11-dev nlohmann-json3-dev libfmt-dev catch2
   libflatbuffers-dev flatbuffers-compiler
+  zlib1g-dev                           # crc32 of model files
+  libcpp-httplib-dev                   # maskctl serve
+  libmosquitto-dev                     # MQTT output of maskctl detect
 )
+# Only the tests need these: a real broker, a real browser, clang for the sanitizer and fuzz builds.
+TEST_PACKAGES=(
+  mosquitto mosquitto-clients
+  chromium nodejs                      # nodejs brings npm (puppeteer-core drives Chromium)
+  clang libclang-rt-14-dev
+)
+[[ $TEST_DEPS -eq 1 ]] && PACKAGES+=("${TEST_PACKAGES[@]}")
 install_packages() {
   local missing=()
   for p in "${PACKAGES[@]}"; do

@@ -4,6 +4,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${MASKCTL_BUILD_DIR:-$ROOT/build}
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" --test-deps
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "$(nproc)" "$@"

@@ -7,9 +7,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data_helpers.hpp"
-#include "maskctl/augment.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/image.hpp"
+#include "maskctl/data/augment.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/image.hpp"
 #include "test_helpers.hpp"
 
 using namespace maskctl;

@@ -7,9 +7,9 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "maskctl/bench.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/trainer.hpp"
+#include "maskctl/report/bench.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/train/trainer.hpp"
 #include "test_helpers.hpp"
 
 using namespace maskctl;

@@ -2,8 +2,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "maskctl/config.hpp"
-#include "maskctl/errors.hpp"
+#include "maskctl/core/config.hpp"
+#include "maskctl/core/errors.hpp"
 #include "test_helpers.hpp"
 
 using maskctl::Config;

@@ -12,12 +12,12 @@
 #include <fmt/format.h>
 
 #include "data_helpers.hpp"
-#include "maskctl/chart.hpp"
-#include "maskctl/dataset.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/inspect.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/random.hpp"
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/data/inspect.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/core/random.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

@@ -7,9 +7,9 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-#include "maskctl/detect_pipeline.hpp"
-#include "maskctl/model_file.hpp"
-#include "maskctl/trainer.hpp"
+#include "maskctl/detect/pipeline.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/train/trainer.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

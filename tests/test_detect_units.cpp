@@ -7,13 +7,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
-#include "maskctl/action.hpp"
-#include "maskctl/annotate.hpp"
-#include "maskctl/detect_pipeline.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/face_detector.hpp"
-#include "maskctl/tracker.hpp"
-#include "maskctl/video_source.hpp"
+#include "maskctl/detect/action.hpp"
+#include "maskctl/detect/annotate.hpp"
+#include "maskctl/detect/pipeline.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/detect/face_detector.hpp"
+#include "maskctl/detect/tracker.hpp"
+#include "maskctl/detect/video_source.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

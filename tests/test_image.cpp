@@ -5,7 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data_helpers.hpp"
-#include "maskctl/image.hpp"
+#include "maskctl/data/image.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

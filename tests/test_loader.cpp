@@ -7,9 +7,9 @@
 #include <torch/torch.h>
 
 #include "data_helpers.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/loader.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/data/loader.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "maskctl/errors.hpp"
-#include "maskctl/metrics.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/train/metrics.hpp"
 
 using maskctl::compute_metrics;
 using maskctl::metrics_from_confusion;

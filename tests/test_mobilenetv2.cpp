@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "maskctl/classifier.hpp"
-#include "maskctl/errors.hpp"
+#include "maskctl/model/classifier.hpp"
+#include "maskctl/core/errors.hpp"
 
 using namespace maskctl;
 using Catch::Matchers::Contains;

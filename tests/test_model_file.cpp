@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "maskctl/errors.hpp"
-#include "maskctl/model_file.hpp"
-#include "maskctl/tflite.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/model/tflite.hpp"
 #include "test_helpers.hpp"
 
 using namespace maskctl;

@@ -7,11 +7,11 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "maskctl/errors.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/imagenet.hpp"
-#include "maskctl/preprocess.hpp"
-#include "maskctl/tflite.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/model/imagenet.hpp"
+#include "maskctl/data/preprocess.hpp"
+#include "maskctl/model/tflite.hpp"
 #include "test_helpers.hpp"
 
 #include <sys/wait.h>

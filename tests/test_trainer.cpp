@@ -2,10 +2,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "maskctl/dataset.hpp"
-#include "maskctl/evaluator.hpp"
-#include "maskctl/model_file.hpp"
-#include "maskctl/trainer.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/train/evaluator.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/train/trainer.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "maskctl/errors.hpp"
-#include "maskctl/lr_schedule.hpp"
-#include "maskctl/run_dir.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/train/lr_schedule.hpp"
+#include "maskctl/core/run_dir.hpp"
 #include "test_helpers.hpp"
 
 using maskctl::LrSchedule;

@@ -5,9 +5,9 @@
 
 #include "command.hpp"
 #include "config_options.hpp"
-#include "maskctl/chart.hpp"
-#include "maskctl/dataset.hpp"
-#include "maskctl/loader.hpp"
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/data/loader.hpp"
 
 namespace maskctl::app {
 namespace {

@@ -10,12 +10,12 @@
 #include <torch/torch.h>
 
 #include "command.hpp"
-#include "maskctl/bench.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/imagenet.hpp"
-#include "maskctl/preprocess.hpp"
-#include "maskctl/tflite.hpp"
+#include "maskctl/report/bench.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/model/imagenet.hpp"
+#include "maskctl/data/preprocess.hpp"
+#include "maskctl/model/tflite.hpp"
 
 namespace maskctl::app {
 namespace {

@@ -12,11 +12,11 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "config_options.hpp"
-#include "maskctl/atomic_file.hpp"
-#include "maskctl/bench.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/model_file.hpp"
-#include "maskctl/tflite.hpp"
+#include "maskctl/core/atomic_file.hpp"
+#include "maskctl/report/bench.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/model/tflite.hpp"
 
 namespace maskctl::app {
 namespace {

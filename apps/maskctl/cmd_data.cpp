@@ -7,11 +7,11 @@
 
 #include "command.hpp"
 #include "config_options.hpp"
-#include "maskctl/bench.hpp"
-#include "maskctl/chart.hpp"
-#include "maskctl/dataset.hpp"
-#include "maskctl/inspect.hpp"
-#include "maskctl/loader.hpp"
+#include "maskctl/report/bench.hpp"
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/data/inspect.hpp"
+#include "maskctl/data/loader.hpp"
 
 namespace maskctl::app {
 namespace {

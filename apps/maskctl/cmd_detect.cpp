@@ -11,13 +11,13 @@
 
 #include "command.hpp"
 #include "console.hpp"
-#include "maskctl/action.hpp"
-#include "maskctl/atomic_file.hpp"
-#include "maskctl/bench.hpp"
-#include "maskctl/detect_pipeline.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/run_dir.hpp"
+#include "maskctl/detect/action.hpp"
+#include "maskctl/core/atomic_file.hpp"
+#include "maskctl/report/bench.hpp"
+#include "maskctl/detect/pipeline.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/core/run_dir.hpp"
 
 namespace maskctl::app {
 namespace {

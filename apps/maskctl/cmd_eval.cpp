@@ -8,15 +8,15 @@
 #include "command.hpp"
 #include "config_options.hpp"
 #include "console.hpp"
-#include "maskctl/atomic_file.hpp"
-#include "maskctl/chart.hpp"
-#include "maskctl/dataset.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/evaluator.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/model_file.hpp"
-#include "maskctl/plots.hpp"
-#include "maskctl/run_dir.hpp"
+#include "maskctl/core/atomic_file.hpp"
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/train/evaluator.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/plot/plots.hpp"
+#include "maskctl/core/run_dir.hpp"
 
 namespace maskctl::app {
 namespace {
@@ -110,7 +110,7 @@ void run(const Args& a, int& exit_code) {
                confusion_table(e.metrics));
     const auto out_dir = a.out.empty() ? create_run_dir("runs/eval") : std::filesystem::path(a.out);
     std::filesystem::create_directories(out_dir);
-    write_png(out_dir / "confusion_matrix.png", draw_confusion_matrix(e.metrics));
+    write_png(out_dir / "confusion_matrix.png", draw_confusion_matrix(e.metrics.confusion, e.metrics.class_names, e.metrics.class_names));
     write_file_atomic(out_dir / "report.txt",
                       fmt::format("model: {}\ndata: {}\n\n{}\n{}", a.model, what, report, confusion_table(e.metrics)));
     if (!a.json.empty()) {

@@ -5,11 +5,11 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
-#include "maskctl/dataset.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/evaluator.hpp"
-#include "maskctl/image.hpp"
-#include "maskctl/model_file.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/train/evaluator.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/model/model_file.hpp"
 
 namespace maskctl::app {
 namespace {

@@ -6,7 +6,7 @@
 #include "command.hpp"
 #include "config_options.hpp"
 #include "console.hpp"
-#include "maskctl/trainer.hpp"
+#include "maskctl/train/trainer.hpp"
 
 namespace maskctl::app {
 namespace {

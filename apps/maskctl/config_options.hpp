@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "maskctl/config.hpp"
+#include "maskctl/core/config.hpp"
 
 namespace maskctl::app {
 

@@ -8,8 +8,8 @@
 #include <torch/torch.h>
 
 #include "command.hpp"
-#include "maskctl/errors.hpp"
-#include "maskctl/version.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/core/version.hpp"
 
 namespace maskctl::app {
 namespace {

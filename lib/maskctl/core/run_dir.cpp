@@ -1,0 +1,24 @@
+#include "maskctl/core/run_dir.hpp"
+
+#include <fmt/format.h>
+
+#include "maskctl/core/errors.hpp"
+
+namespace maskctl {
+
+std::filesystem::path create_run_dir(const std::filesystem::path& parent, const std::string& name) {
+    namespace fs = std::filesystem;
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+        throw IoError(fmt::format("run name '{}' is not a plain folder name", name));
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) throw IoError(fmt::format("{}: cannot create folder: {}", parent.string(), ec.message()));
+    for (int i = 1; i < 100000; ++i) {
+        const fs::path dir = parent / (i == 1 ? name : name + std::to_string(i));
+        if (fs::create_directory(dir, ec)) return dir;
+        if (ec) throw IoError(fmt::format("{}: cannot create folder: {}", dir.string(), ec.message()));
+    }
+    throw IoError(fmt::format("{}: no free run folder name for '{}'", parent.string(), name));
+}
+
+}  // namespace maskctl

@@ -1,0 +1,71 @@
+#pragma once
+// Decoding image files into the one pixel format the rest of the library uses: 8-bit, 3-channel RGB.
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "maskctl/core/errors.hpp"
+
+namespace maskctl {
+
+// Why a file is not a usable image. Datasets and loaders count and list these instead of failing.
+enum class ImageProblem {
+    none,
+    missing,       // the file does not exist (any more)
+    unreadable,    // it exists but cannot be read (permissions, I/O error, a folder)
+    empty,         // 0 bytes
+    not_an_image,  // the first bytes match no image format OpenCV reads
+    truncated,     // a JPEG without its end marker or a PNG without IEND
+    corrupt,       // the decoder rejected it
+};
+
+// A short phrase for reports, e.g. "empty (0 bytes)".
+std::string_view describe(ImageProblem problem);
+
+// Writes describe(problem) (for logs and test failure messages).
+std::ostream& operator<<(std::ostream& out, ImageProblem problem);
+
+// A DataError that also says what kind of problem the file has.
+class ImageError : public DataError {
+public:
+    ImageError(ImageProblem problem, const std::string& message) : DataError(message), problem_(problem) {}
+    ImageProblem problem() const { return problem_; }
+
+private:
+    ImageProblem problem_;
+};
+
+// True for the extensions OpenCV decodes (jpg, jpeg, png, bmp, webp, tif, tiff, ...), in any letter case.
+bool has_image_extension(const std::filesystem::path& path);
+
+// Reads a whole file. Throws ImageError (missing, unreadable, empty).
+std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path);
+
+// Cheap checks on bytes already read: a known signature and, for JPEG and PNG, the end marker.
+// Returns none when the bytes may well decode (only decoding proves it).
+ImageProblem check_image_bytes(const std::vector<unsigned char>& bytes);
+
+// Same from the file, reading only its first and last bytes (for a fast indexing pass).
+ImageProblem check_image_file(const std::filesystem::path& path);
+
+// Width and height recorded in a JPEG's frame header (before EXIF rotation), if the bytes are a JPEG.
+std::optional<cv::Size> jpeg_size(const std::vector<unsigned char>& bytes);
+
+// Reads and decodes `path` (any format OpenCV reads; the content decides, not the extension).
+// Grayscale and RGBA become RGB, 16-bit becomes 8-bit, EXIF orientation is applied.
+// Throws ImageError naming the file and the problem (missing, empty, not an image, ...).
+cv::Mat decode_image(const std::filesystem::path& path);
+
+// Same, from bytes already in memory; `name` is used in error messages.
+cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string& name);
+
+// Same, but a large JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several
+// times faster) as long as both sides stay >= min_side. For callers that resize to min_side anyway.
+cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string& name, int min_side);
+
+}  // namespace maskctl

@@ -1,0 +1,212 @@
+#include "maskctl/detect/face_detector.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+
+#include "maskctl/core/errors.hpp"
+
+namespace maskctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path existing_model(const fs::path& file, const std::string& kind) {
+    if (!fs::is_regular_file(file))
+        throw ModelFileError(fmt::format("{}: no such file (face detector '{}'; run scripts/setup.sh or pass "
+                                         "--face-models DIR, or use --detector haar)",
+                                         file.string(), kind));
+    return file;
+}
+
+// Shrinks `bgr` so its longer side is at most max_side; returns the factor to map boxes back.
+float shrink(const cv::Mat& bgr, int max_side, cv::Mat& out) {
+    const int side = std::max(bgr.cols, bgr.rows);
+    if (max_side <= 0 || side <= max_side) {
+        out = bgr;
+        return 1.0f;
+    }
+    const double f = static_cast<double>(max_side) / side;
+    cv::resize(bgr, out, cv::Size(), f, f, cv::INTER_AREA);
+    return static_cast<float>(bgr.cols) / out.cols;
+}
+
+// YuNet scores a plain wall as a face (0.74 on a uniform grey frame): a real face has contrast.
+bool featureless(const cv::Mat& bgr, const cv::Rect2f& box) {
+    const cv::Rect r = cv::Rect(box) & cv::Rect(0, 0, bgr.cols, bgr.rows);
+    if (r.empty()) return true;
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(bgr(r), mean, stddev);
+    return std::max({stddev[0], stddev[1], stddev[2]}) < 6.0;
+}
+
+// Common post-processing: threshold, minimum size, contrast, best first.
+std::vector<Face> finish(const cv::Mat& bgr, std::vector<Face> faces, float confidence, int min_face) {
+    std::erase_if(faces, [&](const Face& f) {
+        return f.score < confidence || std::min(f.box.width, f.box.height) < static_cast<float>(min_face) ||
+               featureless(bgr, f.box);
+    });
+    std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.score > b.score; });
+    return faces;
+}
+
+void check_frame(const cv::Mat& bgr) {
+    if (bgr.empty() || bgr.type() != CV_8UC3)
+        throw Error(fmt::format("face detector: expected a BGR 8-bit frame, got {}x{} type {}", bgr.cols, bgr.rows,
+                                bgr.type()));
+}
+
+class YuNetDetector : public FaceDetector {
+public:
+    explicit YuNetDetector(const FaceDetectorOptions& o) : options_(o) {
+        const auto file = existing_model(o.models_dir / "face_detection_yunet_2022mar.onnx", "yunet");
+        try {
+            // The score threshold is applied by us (after the size filter); NMS 0.3 as OpenCV's sample.
+            net_ = cv::FaceDetectorYN::create(file.string(), "", cv::Size(320, 320), 0.3f, 0.3f, 5000);
+        } catch (const cv::Exception& e) {
+            throw ModelFileError(fmt::format("{}: OpenCV cannot load it as YuNet ({})", file.string(), e.err));
+        }
+    }
+    std::vector<Face> detect(const cv::Mat& bgr) override {
+        check_frame(bgr);
+        cv::Mat small;
+        const float back = shrink(bgr, options_.max_side, small);
+        // YuNet's pooling layers fail on sides that are not multiples of 32 when the side is small (a
+        // 40x60 crop): padding right and bottom keeps every box's coordinates unchanged.
+        const int pw = (32 - small.cols % 32) % 32, ph = (32 - small.rows % 32) % 32;
+        if (pw || ph) cv::copyMakeBorder(small, small, 0, ph, 0, pw, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        if (small.size() != input_size_) {
+            net_->setInputSize(small.size());
+            input_size_ = small.size();
+        }
+        cv::Mat rows;
+        net_->detect(small, rows);
+        std::vector<Face> faces;
+        for (int i = 0; i < rows.rows; ++i) {
+            const float* r = rows.ptr<float>(i);
+            faces.push_back({cv::Rect2f(r[0] * back, r[1] * back, r[2] * back, r[3] * back), r[14]});
+        }
+        return finish(bgr, std::move(faces), options_.confidence, options_.min_face);
+    }
+    std::string name() const override { return "yunet"; }
+
+private:
+    FaceDetectorOptions options_;
+    cv::Ptr<cv::FaceDetectorYN> net_;
+    cv::Size input_size_{320, 320};
+};
+
+class SsdDetector : public FaceDetector {
+public:
+    explicit SsdDetector(const FaceDetectorOptions& o) : options_(o) {
+        const auto pb = existing_model(o.models_dir / "opencv_face_detector_uint8.pb", "ssd");
+        const auto pbtxt = existing_model(o.models_dir / "opencv_face_detector.pbtxt", "ssd");
+        try {
+            net_ = cv::dnn::readNetFromTensorflow(pb.string(), pbtxt.string());
+        } catch (const cv::Exception& e) {
+            throw ModelFileError(fmt::format("{}: OpenCV cannot load it as the SSD face detector ({})", pb.string(),
+                                             e.err));
+        }
+    }
+    std::vector<Face> detect(const cv::Mat& bgr) override {
+        check_frame(bgr);
+        // The network sees 300x300 whatever the frame size, so no shrinking step is needed.
+        const cv::Mat blob = cv::dnn::blobFromImage(bgr, 1.0, cv::Size(300, 300), cv::Scalar(104, 177, 123), false,
+                                                    false);
+        net_.setInput(blob);
+        const cv::Mat out = net_.forward();  // [1, 1, N, 7]
+        const cv::Mat rows(out.size[2], out.size[3], CV_32F, const_cast<float*>(out.ptr<float>()));
+        std::vector<Face> faces;
+        const float w = static_cast<float>(bgr.cols), h = static_cast<float>(bgr.rows);
+        for (int i = 0; i < rows.rows; ++i) {
+            const float* r = rows.ptr<float>(i);
+            if (r[2] < 0.05f) continue;
+            const float x1 = r[3] * w, y1 = r[4] * h, x2 = r[5] * w, y2 = r[6] * h;
+            if (x2 <= x1 || y2 <= y1) continue;
+            faces.push_back({cv::Rect2f(x1, y1, x2 - x1, y2 - y1), r[2]});
+        }
+        return finish(bgr, std::move(faces), options_.confidence, options_.min_face);
+    }
+    std::string name() const override { return "ssd"; }
+
+private:
+    FaceDetectorOptions options_;
+    cv::dnn::Net net_;
+};
+
+class HaarDetector : public FaceDetector {
+public:
+    explicit HaarDetector(const FaceDetectorOptions& o) : options_(o) {
+        existing_model(o.haar_cascade, "haar");
+        if (!cascade_.load(o.haar_cascade.string()))
+            throw ModelFileError(fmt::format("{}: OpenCV cannot load it as a Haar cascade", o.haar_cascade.string()));
+    }
+    std::vector<Face> detect(const cv::Mat& bgr) override {
+        check_frame(bgr);
+        cv::Mat small, gray;
+        const float back = shrink(bgr, options_.max_side, small);
+        cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
+        cv::equalizeHist(gray, gray);
+        std::vector<cv::Rect> rects;
+        const int min_side = std::max(12, static_cast<int>(std::lround(options_.min_face / back)));
+        cascade_.detectMultiScale(gray, rects, 1.1, 5, 0, cv::Size(min_side, min_side));
+        std::vector<Face> faces;
+        for (const auto& r : rects)
+            faces.push_back({cv::Rect2f(r.x * back, r.y * back, r.width * back, r.height * back), 1.0f});
+        return finish(bgr, std::move(faces), options_.confidence, options_.min_face);
+    }
+    std::string name() const override { return "haar"; }
+
+private:
+    FaceDetectorOptions options_;
+    cv::CascadeClassifier cascade_;
+};
+
+}  // namespace
+
+float default_confidence(const std::string& kind) {
+    if (kind == "yunet") return 0.6f;
+    if (kind == "ssd") return 0.5f;
+    return 0.0f;
+}
+
+std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& options) {
+    FaceDetectorOptions o = options;
+    if (o.confidence < 0) o.confidence = default_confidence(o.kind);
+    if (o.confidence > 1)
+        throw ConfigError(fmt::format("face detector confidence is {}, expected 0..1", o.confidence));
+    if (o.min_face < 1) throw ConfigError(fmt::format("minimum face size is {}, expected >= 1", o.min_face));
+    if (o.kind == "yunet") return std::make_unique<YuNetDetector>(o);
+    if (o.kind == "ssd") return std::make_unique<SsdDetector>(o);
+    if (o.kind == "haar") return std::make_unique<HaarDetector>(o);
+    throw ConfigError(fmt::format("face detector is '{}', expected yunet, ssd or haar", o.kind));
+}
+
+cv::Rect face_crop_rect(const cv::Rect2f& box, float pad, float shift_down) {
+    const float side = std::max(box.width, box.height) * (1.0f + pad);
+    const float cx = box.x + box.width / 2;
+    const float cy = box.y + box.height / 2 + shift_down * box.height;
+    const int s = std::max(1, static_cast<int>(std::lround(side)));
+    return {static_cast<int>(std::lround(cx - side / 2)), static_cast<int>(std::lround(cy - side / 2)), s, s};
+}
+
+cv::Mat crop_padded(const cv::Mat& image, const cv::Rect& rect) {
+    const cv::Rect inside = rect & cv::Rect(0, 0, image.cols, image.rows);
+    if (inside.empty()) throw Error("crop_padded: the region lies outside the image");
+    cv::Mat out;
+    cv::copyMakeBorder(image(inside), out, inside.y - rect.y, rect.br().y - inside.br().y, inside.x - rect.x,
+                       rect.br().x - inside.br().x, cv::BORDER_REPLICATE);
+    return out;
+}
+
+float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
+    const float inter = (a & b).area();
+    const float uni = a.area() + b.area() - inter;
+    return uni > 0 ? inter / uni : 0.0f;
+}
+
+}  // namespace maskctl

@@ -1,0 +1,435 @@
+#include "maskctl/detect/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "maskctl/core/errors.hpp"
+#include "maskctl/data/preprocess.hpp"
+
+namespace maskctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// A small blocking queue between two pipeline stages. close() wakes everyone: pushes fail, pops
+// drain what is left and then fail.
+template <class T>
+class StageQueue {
+public:
+    explicit StageQueue(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+
+    // With drop_oldest the producer never waits (live sources): the stalest frame makes room.
+    // Returns false when closed; `dropped` counts frames thrown away.
+    bool push(T item, bool drop_oldest, std::int64_t* dropped = nullptr) {
+        std::unique_lock lock(mutex_);
+        if (drop_oldest) {
+            while (items_.size() >= capacity_) {
+                items_.pop_front();
+                if (dropped) ++*dropped;
+            }
+        } else {
+            not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+        }
+        if (closed_) return false;
+        items_.push_back(std::move(item));
+        not_empty_.notify_one();
+        return true;
+    }
+    bool pop(T& out) {
+        std::unique_lock lock(mutex_);
+        not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
+        if (items_.empty()) return false;
+        out = std::move(items_.front());
+        items_.pop_front();
+        not_full_.notify_one();
+        return true;
+    }
+    void close() {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        not_empty_.notify_all();
+        not_full_.notify_all();
+    }
+
+private:
+    size_t capacity_;
+    std::deque<T> items_;
+    bool closed_ = false;
+    std::mutex mutex_;
+    std::condition_variable not_empty_, not_full_;
+};
+
+struct Work {
+    Frame frame;
+    Clock::time_point captured;
+    StageTimes ms;
+    std::vector<Face> faces;
+};
+
+struct Done {
+    FrameResult result;
+    Clock::time_point captured;
+};
+
+// Everything the classification stage keeps between frames.
+class TrackStage {
+public:
+    TrackStage(MaskDetector& detector) : d_(detector), tracker_(detector.options().tracker) {}
+
+    FrameResult process(Work& w) {
+        FrameResult r;
+        r.frame = std::move(w.frame);
+        r.ms = w.ms;
+        const auto t0 = Clock::now();
+        std::vector<cv::Rect2f> boxes;
+        std::vector<float> scores;
+        for (const auto& f : w.faces) boxes.push_back(f.box), scores.push_back(f.score);
+        const TrackUpdate up = tracker_.update(boxes, scores);
+        for (const auto& t : up.lost) lost(t, r);
+
+        const std::vector<int> ids = tracks_to_classify(tracker_, d_.options().schedule);
+        std::vector<cv::Rect2f> crops;
+        for (int id : ids) crops.push_back(tracker_.find(id)->detection);
+        const auto probs = d_.classify(r.frame.bgr, crops);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const int before = tracker_.find(ids[i])->label;
+            if (tracker_.observe(ids[i], probs[i])) labelled(*tracker_.find(ids[i]), before, r);
+        }
+        r.classified = static_cast<int>(ids.size());
+        for (const auto& t : tracker_.tracks()) violations(t, r);
+        collect(r);
+        r.ms.classify = ms_since(t0);
+        return r;
+    }
+
+    int faces_seen() const { return static_cast<int>(labelled_.size()); }
+    int violations() const { return violations_; }
+    int violating_tracks() const { return static_cast<int>(violators_.size()); }
+
+private:
+    DetectEvent event(const std::string& type, const Track& t, const FrameResult& r) const {
+        DetectEvent e;
+        e.type = type;
+        e.time = r.frame.time;
+        e.frame = r.frame.index;
+        e.track = t.id;
+        e.box = cv::Rect(t.box);
+        e.label = t.label >= 0 ? d_.class_names()[static_cast<size_t>(t.label)] : "";
+        e.confidence = t.confidence();
+        return e;
+    }
+
+    void labelled(const Track& t, int before, FrameResult& r) {
+        labelled_.insert(t.id);
+        DetectEvent e = event(before < 0 ? "appear" : "change", t, r);
+        if (before >= 0) e.previous = d_.class_names()[static_cast<size_t>(before)];
+        r.events.push_back(std::move(e));
+    }
+
+    void lost(const Track& t, FrameResult& r) {
+        last_violation_.erase(t.id);
+        if (t.label >= 0) r.events.push_back(event("lost", t, r));
+    }
+
+    void violations(const Track& t, FrameResult& r) {
+        const DetectOptions& o = d_.options();
+        if (!t.visible() || !d_.is_violation(t.label) || t.label_frames < o.violation_frames) return;
+        auto it = last_violation_.find(t.id);
+        if (it != last_violation_.end() && r.frame.time - it->second < o.violation_repeat) return;
+        // A label that changed back and forth restarts the streak, so the repeat timer only matters
+        // for one uninterrupted streak: keyed by track, not by streak.
+        last_violation_[t.id] = r.frame.time;
+        violators_.insert(t.id);
+        ++violations_;
+        r.events.push_back(event("violation", t, r));
+    }
+
+    void collect(FrameResult& r) const {
+        for (const auto& t : tracker_.tracks()) {
+            if (t.missed > d_.options().show_missed) continue;
+            FaceResult f;
+            f.track = t.id;
+            f.box = t.box;
+            f.score = t.score;
+            f.label = t.label;
+            f.confidence = t.confidence();
+            f.probabilities = t.probabilities;
+            f.visible = t.visible();
+            f.violation = d_.is_violation(t.label);
+            r.faces.push_back(std::move(f));
+        }
+    }
+
+    MaskDetector& d_;
+    Tracker tracker_;
+    std::set<int> labelled_, violators_;
+    std::map<int, double> last_violation_;
+    int violations_ = 0;
+};
+
+// Exponential moving average for the on-screen numbers (steadier than the last frame's value).
+struct Ema {
+    double value = 0;
+    bool primed = false;
+    void add(double v) {
+        value = primed ? 0.9 * value + 0.1 * v : v;
+        primed = true;
+    }
+};
+
+}  // namespace
+
+nlohmann::json to_json(const DetectEvent& e) {
+    nlohmann::json j = {{"type", e.type},
+                        {"time", std::round(e.time * 1000) / 1000},
+                        {"frame", e.frame},
+                        {"track", e.track},
+                        {"box", {e.box.x, e.box.y, e.box.width, e.box.height}},
+                        {"label", e.label},
+                        {"display", display_name(e.label)},
+                        {"confidence", std::round(static_cast<double>(e.confidence) * 10000) / 10000}};
+    if (!e.previous.empty()) j["previous"] = e.previous;
+    return j;
+}
+
+LatencyStats latency_stats(std::vector<double> ms) {
+    LatencyStats s;
+    if (ms.empty()) return s;
+    std::sort(ms.begin(), ms.end());
+    double sum = 0;
+    for (double v : ms) sum += v;
+    s.mean = sum / static_cast<double>(ms.size());
+    // Nearest-rank percentiles: an actual observed value.
+    const auto rank = [&](double p) {
+        const size_t k = static_cast<size_t>(std::ceil(p * static_cast<double>(ms.size())));
+        return ms[std::clamp<size_t>(k, 1, ms.size()) - 1];
+    };
+    s.p50 = rank(0.50);
+    s.p95 = rank(0.95);
+    return s;
+}
+
+MaskDetector::MaskDetector(LoadedModel model, DetectOptions options)
+    : model_(std::move(model)), options_(std::move(options)) {
+    if (!model_.model) throw Error("mask detector: no model");
+    const auto& names = model_.info.class_names;
+    for (const auto& v : options_.violation_classes)
+        if (std::find(names.begin(), names.end(), v) == names.end())
+            throw ConfigError(fmt::format("violation class '{}' is not a class of the model ({})", v,
+                                          fmt::join(names, ", ")));
+    for (const auto& n : names)
+        violation_.push_back(options_.violation_classes.empty()
+                                 ? label_kind(n) != LabelKind::mask
+                                 : std::count(options_.violation_classes.begin(), options_.violation_classes.end(), n) > 0);
+    if (options_.violation_frames < 1)
+        throw ConfigError(fmt::format("violation frames is {}, expected >= 1", options_.violation_frames));
+    if (options_.crop_pad < 0 || options_.crop_pad > 2)
+        throw ConfigError(fmt::format("crop padding is {}, expected 0..2", options_.crop_pad));
+    if (options_.schedule.every < 1)
+        throw ConfigError(fmt::format("classify every is {}, expected >= 1", options_.schedule.every));
+    faces_ = make_face_detector(options_.detector);
+    model_.model->eval();
+}
+
+bool MaskDetector::is_violation(int label) const {
+    return label >= 0 && label < static_cast<int>(violation_.size()) && violation_[static_cast<size_t>(label)];
+}
+
+std::vector<Face> MaskDetector::find_faces(const cv::Mat& bgr) { return faces_->detect(bgr); }
+
+std::vector<std::vector<float>> MaskDetector::classify(const cv::Mat& bgr, const std::vector<cv::Rect2f>& boxes) {
+    if (boxes.empty()) return {};
+    const Preprocess& pre = model_.info.preprocess;
+    std::vector<cv::Mat> rgb;
+    for (const auto& b : boxes) {
+        cv::Mat crop = resize_for_model(crop_padded(bgr, face_crop_rect(b, options_.crop_pad, options_.crop_shift)), pre);
+        cv::Mat converted;
+        cv::cvtColor(crop, converted, cv::COLOR_BGR2RGB);
+        rgb.push_back(converted);
+    }
+    const torch::Tensor p = model_.model->predict(to_batch(rgb, pre)).contiguous();
+    std::vector<std::vector<float>> out(boxes.size());
+    const float* data = p.data_ptr<float>();
+    const auto classes = static_cast<size_t>(p.size(1));
+    for (size_t i = 0; i < boxes.size(); ++i) out[i].assign(data + i * classes, data + (i + 1) * classes);
+    return out;
+}
+
+std::vector<FaceResult> MaskDetector::detect_image(const cv::Mat& bgr) {
+    const auto faces = find_faces(bgr);
+    std::vector<cv::Rect2f> boxes;
+    for (const auto& f : faces) boxes.push_back(f.box);
+    const auto probs = classify(bgr, boxes);
+    std::vector<FaceResult> out;
+    for (size_t i = 0; i < faces.size(); ++i) {
+        FaceResult r;
+        r.box = faces[i].box;
+        r.score = faces[i].score;
+        r.probabilities = probs[i];
+        r.label = static_cast<int>(std::max_element(probs[i].begin(), probs[i].end()) - probs[i].begin());
+        r.confidence = probs[i][static_cast<size_t>(r.label)];
+        r.violation = is_violation(r.label);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+void MaskDetector::draw(cv::Mat& bgr, const std::vector<FaceResult>& faces) const {
+    const AnnotateStyle& style = options_.style;
+    for (const auto& f : faces) {
+        const cv::Rect box(f.box);
+        if (f.label < 0) {
+            draw_face(bgr, box, "", style.pending, style);
+            continue;
+        }
+        const std::string& name = class_names()[static_cast<size_t>(f.label)];
+        draw_face(bgr, box, face_label(name, f.confidence), color_for(label_kind(name), style), style);
+    }
+}
+
+DetectSummary run_detection(FrameSource& source, MaskDetector& detector, DetectObserver& observer) {
+    const DetectOptions& o = detector.options();
+    const bool drop = o.drop_late_frames < 0 ? source.live() : o.drop_late_frames > 0;
+    const size_t qsize = static_cast<size_t>(std::max(1, o.queue_size));
+    StageQueue<Work> captured(qsize), detected(qsize);
+    StageQueue<Done> classified(qsize);
+    std::atomic<bool> halt{false};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    std::int64_t dropped = 0;
+
+    const auto fail = [&](std::exception_ptr e) {
+        {
+            std::lock_guard lock(error_mutex);
+            if (!error) error = e;
+        }
+        halt = true;
+        captured.close(), detected.close(), classified.close();
+    };
+    const auto stopping = [&] { return halt.load() || (o.stop && o.stop->load()); };
+
+    std::thread capture_thread([&] {
+        try {
+            std::int64_t n = 0;
+            while (!stopping() && (o.max_frames <= 0 || n < o.max_frames)) {
+                Work w;
+                const auto t0 = Clock::now();
+                if (!source.read(w.frame)) break;
+                w.captured = Clock::now();
+                w.ms.capture = ms_since(t0);
+                if (!captured.push(std::move(w), drop, &dropped)) break;
+                ++n;
+            }
+        } catch (...) {
+            fail(std::current_exception());
+        }
+        captured.close();
+    });
+    std::thread detect_thread([&] {
+        try {
+            Work w;
+            while (captured.pop(w)) {
+                const auto t0 = Clock::now();
+                w.faces = detector.find_faces(w.frame.bgr);
+                w.ms.detect = ms_since(t0);
+                if (!detected.push(std::move(w), false)) break;
+            }
+        } catch (...) {
+            fail(std::current_exception());
+        }
+        detected.close();
+    });
+    TrackStage tracks(detector);
+    std::thread classify_thread([&] {
+        try {
+            Work w;
+            while (detected.pop(w)) {
+                Done d{tracks.process(w), w.captured};
+                if (!classified.push(std::move(d), false)) break;
+            }
+        } catch (...) {
+            fail(std::current_exception());
+        }
+        classified.close();
+    });
+
+    DetectSummary s;
+    std::vector<double> times[6];
+    Ema fps, detect_ms, classify_ms;
+    const auto start = Clock::now();
+    auto last_output = start;
+    Done d;
+    bool observer_stop = false;
+    while (classified.pop(d)) {
+        FrameResult& r = d.result;
+        const auto t0 = Clock::now();
+        if (o.draw) detector.draw(r.frame.bgr, r.faces);
+        detect_ms.add(r.ms.detect);
+        classify_ms.add(r.ms.classify);
+        if (o.panel) {
+            int violating = 0;
+            for (const auto& f : r.faces) violating += f.visible && f.violation;
+            draw_panel(r.frame.bgr,
+                       {fmt::format("{}  {:.1f} fps", detector.detector_name(), fps.value),
+                        fmt::format("detect {:.0f} ms  classify {:.0f} ms", detect_ms.value, classify_ms.value),
+                        fmt::format("faces {}  violations {}", r.faces.size(), violating)},
+                       o.style);
+        }
+        r.ms.annotate = ms_since(t0);
+        const auto t1 = Clock::now();
+        for (const auto& e : r.events) observer.on_event(e);
+        const bool go_on = observer.on_frame(r);
+        const auto now = Clock::now();
+        r.ms.output = std::chrono::duration<double, std::milli>(now - t1).count();
+        r.ms.latency = std::chrono::duration<double, std::milli>(now - d.captured).count();
+        const double gap = std::chrono::duration<double>(now - last_output).count();
+        if (gap > 0 && s.frames > 0) fps.add(1.0 / gap);
+        last_output = now;
+
+        ++s.frames;
+        s.detections += static_cast<std::int64_t>(std::count_if(r.faces.begin(), r.faces.end(),
+                                                                [](const FaceResult& f) { return f.visible; }));
+        s.classified += r.classified;
+        const double v[6] = {r.ms.capture, r.ms.detect, r.ms.classify, r.ms.annotate, r.ms.output, r.ms.latency};
+        for (int i = 0; i < 6; ++i) times[i].push_back(v[i]);
+        if (!go_on) {
+            observer_stop = true;
+            break;
+        }
+    }
+    halt = true;
+    captured.close(), detected.close(), classified.close();
+    capture_thread.join();
+    detect_thread.join();
+    classify_thread.join();
+    if (error) std::rethrow_exception(error);
+
+    s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    s.fps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
+    s.faces_seen = tracks.faces_seen();
+    s.violations = tracks.violations();
+    s.violating_tracks = tracks.violating_tracks();
+    s.dropped = dropped;
+    s.reconnects = source.reconnects();
+    s.stopped = observer_stop || (o.stop && o.stop->load());
+    const char* names[6] = {"capture", "detect", "classify", "annotate", "output", "latency"};
+    for (int i = 0; i < 6; ++i) s.stages.emplace_back(names[i], latency_stats(times[i]));
+    return s;
+}
+
+}  // namespace maskctl

@@ -1,0 +1,48 @@
+#pragma once
+// Everything the maskctl library offers, for programs that use it as a whole. The library itself and
+// the maskctl app include only the headers they use. Layers from the bottom up (see docs/architecture.md).
+
+// core
+#include "maskctl/core/atomic_file.hpp"
+#include "maskctl/core/config.hpp"
+#include "maskctl/core/errors.hpp"
+#include "maskctl/core/random.hpp"
+#include "maskctl/core/run_dir.hpp"
+#include "maskctl/core/version.hpp"
+
+// plot
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/plot/plots.hpp"
+
+// data
+#include "maskctl/data/augment.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/data/inspect.hpp"
+#include "maskctl/data/loader.hpp"
+#include "maskctl/data/preprocess.hpp"
+
+// model
+#include "maskctl/model/classifier.hpp"
+#include "maskctl/model/head.hpp"
+#include "maskctl/model/imagenet.hpp"
+#include "maskctl/model/mobilenetv2.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/model/tflite.hpp"
+
+// train
+#include "maskctl/train/evaluator.hpp"
+#include "maskctl/train/lr_schedule.hpp"
+#include "maskctl/train/metrics.hpp"
+#include "maskctl/train/trainer.hpp"
+
+// detect
+#include "maskctl/detect/action.hpp"
+#include "maskctl/detect/annotate.hpp"
+#include "maskctl/detect/face_detector.hpp"
+#include "maskctl/detect/pipeline.hpp"
+#include "maskctl/detect/tracker.hpp"
+#include "maskctl/detect/video_source.hpp"
+
+// report
+#include "maskctl/report/bench.hpp"

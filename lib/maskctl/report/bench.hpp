@@ -1,0 +1,84 @@
+#pragma once
+// Measuring speed and memory: functions that time one thing and return plain structs, shared by
+// `maskctl bench` and the single-purpose benches (`backbone bench`, `data bench`, `detect --bench`).
+// Peak memory of a whole command is measured on a child process, so each command gets its own peak.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "maskctl/model/classifier.hpp"
+#include "maskctl/core/config.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/detect/pipeline.hpp"
+#include "maskctl/data/loader.hpp"
+#include "maskctl/model/mobilenetv2.hpp"
+
+namespace maskctl {
+
+struct MachineInfo {
+    std::string cpu_model;  // /proc/cpuinfo "model name"
+    int logical_cpus = 0;
+    int threads = 0;        // LibTorch compute threads in use
+    std::string versions;   // maskctl, LibTorch, OpenCV
+};
+MachineInfo machine_info();
+
+// Images per second of the backbone's forward pass on random input under InferenceMode, after a
+// warm-up (oneDNN builds its kernels on first use): at least `seconds` and 3 iterations.
+double backbone_images_per_second(MobileNetV2& net, int batch, int size, double seconds);
+
+struct ThroughputResult {
+    std::size_t images = 0;
+    double seconds = 0;
+    double images_per_second() const { return seconds > 0 ? static_cast<double>(images) / seconds : 0; }
+};
+
+// One epoch of the loader, consumed as fast as it produces.
+ThroughputResult time_loader_epoch(Loader& loader, int epoch);
+
+// Classifying `samples` with predict_samples (decode + resize + forward), batch 32.
+ThroughputResult time_predict(Classifier& model, const Preprocess& preprocess, const std::vector<Sample>& samples);
+
+// Milliseconds of one optimizer step of the head on cached features (batch from the config),
+// as the trainer's feature-cache mode runs it: forward, cross-entropy, backward, Adam, 1 thread.
+LatencyStats time_head_step(const Config& config, int num_classes, int steps);
+
+struct ChildResult {
+    int exit_code = -1;      // the child's exit status; 128 + signal when killed by one
+    double seconds = 0;      // wall time
+    double peak_rss_mb = 0;  // ru_maxrss of the child, from wait4
+};
+
+// Runs `argv` (argv[0] is the program path) with stdout and stderr appended to `log`, waits for it and
+// returns its exit code, wall time and peak resident memory. Throws IoError when it cannot start.
+ChildResult run_child(const std::vector<std::string>& argv, const std::filesystem::path& log);
+
+// The path of the running executable (/proc/self/exe), to run maskctl subcommands as children.
+std::filesystem::path self_executable();
+
+// {"frames", "seconds", "fps", "detections", "classified", "stages": {name: {"mean", "p50", "p95"}}}
+nlohmann::json to_json(const DetectSummary& summary);
+
+// One measured quantity of the benchmark table.
+struct BenchRow {
+    std::string name;    // e.g. "backbone forward, batch 32"
+    double value = 0;    // NaN when not measured
+    std::string unit;    // e.g. "images/s"
+    std::string target;  // e.g. ">= 100", or empty
+    std::string note;    // how it was measured, or why it was skipped
+};
+
+struct BenchReport {
+    MachineInfo machine;
+    std::string date;  // UTC, ISO 8601
+    std::vector<BenchRow> rows;
+};
+
+nlohmann::json to_json(const BenchReport& report);
+// A Markdown table (| measure | value | unit | target | note |) preceded by the machine line.
+std::string format_bench_table(const BenchReport& report);
+
+}  // namespace maskctl
