@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
+#include "maskctl/detect/compliance.hpp"
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/train/trainer.hpp"
@@ -61,9 +62,14 @@ struct Recorder : DetectObserver {
     std::vector<DetectEvent> events;
     std::vector<std::int64_t> frames;
     int stop_after = -1;
-    void on_event(const DetectEvent& e) override { events.push_back(e); }
+    ComplianceStats* stats = nullptr;
+    void on_event(const DetectEvent& e) override {
+        events.push_back(e);
+        if (stats) stats->add_event(e);
+    }
     bool on_frame(FrameResult& r) override {
         frames.push_back(r.frame.index);
+        if (stats) stats->add_frame(r.faces);
         return stop_after < 0 || static_cast<int>(frames.size()) < stop_after;
     }
 };
@@ -115,6 +121,8 @@ TEST_CASE("the demo clip as a camera: one tracked face, mask off then on, one vi
     MaskDetector d(load_model(mask_model()), o);
     auto source = open_video(test::shared_dir() / "media" / "demo.mp4");
     Recorder rec;
+    ComplianceStats stats(d.class_names());
+    rec.stats = &stats;
     const DetectSummary s = run_detection(*source, d, rec);
     CHECK(s.frames == 65);
     CHECK(rec.frames.size() == 65);
@@ -141,6 +149,14 @@ TEST_CASE("the demo clip as a camera: one tracked face, mask off then on, one vi
         if (e.label == "without_mask") CHECK((e.time > 0.6 && e.time < 2.0));
         if (e.label == "with_mask") CHECK((e.time > 2.0 && e.time < 3.3));
     }
+    // One person, masked for most of the clip: counted once, with a mask, and as one violator.
+    const ComplianceSnapshot people = stats.snapshot();
+    CHECK(people.frames == 65);
+    CHECK(people.since_start.total() == 1);
+    CHECK(people.since_start.with_mask == 1);
+    CHECK(people.since_start.violations == 1);
+    CHECK(people.since_start.violators == 1);
+
     const nlohmann::json j = to_json(rec.events.front());
     CHECK(j["type"] == "appear");
     CHECK(j["display"] == "Mask");

@@ -1,10 +1,11 @@
 #include "console.hpp"
 
 #include <csignal>
-#include <ctime>
 
 #include <fmt/format.h>
 #include <unistd.h>
+
+#include "maskctl/core/wall_clock.hpp"
 
 namespace maskctl::app {
 
@@ -49,14 +50,7 @@ void Progress::finish_line() {
     std::fflush(stdout);
 }
 
-std::string utc_timestamp() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string utc_timestamp() { return utc_iso(unix_now()); }
 
 namespace {
 std::atomic<bool> g_stop{false};

@@ -9,6 +9,7 @@
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
 #include "maskctl/core/version.hpp"
+#include "maskctl/core/wall_clock.hpp"
 
 // plot
 #include "maskctl/plot/chart.hpp"
@@ -39,6 +40,7 @@
 // detect
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/annotate.hpp"
+#include "maskctl/detect/compliance.hpp"
 #include "maskctl/detect/face_detector.hpp"
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/detect/tracker.hpp"
