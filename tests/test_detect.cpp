@@ -194,8 +194,10 @@ TEST_CASE("violation classes must be classes of the model", "[detect]") {
 TEST_CASE("maskctl detect runs the clip headless and writes events and an annotated video", "[detect]") {
     test::TempDir tmp("maskctl-detect-cli");
     const fs::path video = tmp / "annotated.mp4", events = tmp / "events.jsonl", marks = tmp / "violations.txt";
+    const fs::path stats = tmp / "stats.json";
     auto [code, out] = test::run_cli(cli_base() + " --video " + quoted(test::shared_dir() / "media" / "demo.mp4") +
                                          " --headless --save " + quoted(video) + " --events " + quoted(events) +
+                                         " --stats-json " + quoted(stats) + " --stats-every 0.5 --name door1" +
                                          " --violation-frames 5 --on-violation 'echo $MASKCTL_LABEL >> " +
                                          marks.string() + "'",
                                      tmp / "log");
@@ -205,6 +207,7 @@ TEST_CASE("maskctl detect runs the clip headless and writes events and an annota
     CHECK_THAT(out, Catch::Contains("frames/s"));
     CHECK_THAT(out, Catch::Contains("p95 ms"));
     CHECK_THAT(out, Catch::Contains("violations 1"));
+    CHECK_THAT(out, Catch::Contains("people 1: 1 with a mask, 0 without"));
 
     cv::VideoCapture cap(video.string());
     REQUIRE(cap.isOpened());
@@ -223,6 +226,20 @@ TEST_CASE("maskctl detect runs the clip headless and writes events and an annota
     std::vector<nlohmann::json> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
     REQUIRE(lines.size() >= 4);
+    // Statistics lines every half second between the events, and the final figures last; they
+    // agree with --stats-json.
+    const auto stats_lines = std::count_if(lines.begin(), lines.end(), [](const auto& j) { return j["type"] == "stats"; });
+    CHECK(stats_lines >= 2);
+    const nlohmann::json last = lines.back(), written = nlohmann::json::parse(std::ifstream(stats));
+    REQUIRE(last["type"] == "stats");
+    CHECK(last["frames"] == 65);
+    CHECK(last["since_start"] == written["since_start"]);
+    CHECK(written["source"] == "door1");
+    CHECK(written["since_start"]["people_total"] == 1);
+    CHECK(written["since_start"]["people_with_mask"] == 1);
+    CHECK(written["since_start"]["violators"] == 1);
+    CHECK(written["series"]["people_with_mask"].size() == 60);
+    lines.erase(std::remove_if(lines.begin(), lines.end(), [](const auto& j) { return j["type"] == "stats"; }), lines.end());
     CHECK(lines[0]["type"] == "appear");
     CHECK(lines[0]["label"] == "with_mask");
     CHECK(lines[0].contains("at"));
@@ -275,6 +292,9 @@ TEST_CASE("maskctl detect: bad sources and flags give one clear error and exit 2
     CHECK_THAT(o4, Catch::Contains("--gate works on photos"));
     auto [c5, o5] = test::run_cli(cli_base() + " --video a.mp4 --camera 0", tmp / "log");
     CHECK(c5 != 0);
+    auto [c7, o7] = test::run_cli(cli_base() + " --video x.mp4 --stats-every 5", tmp / "log");
+    CHECK(c7 == 2);
+    CHECK_THAT(o7, Catch::Contains("--stats-every appends to the events file: add --events FILE"));
     auto [c6, o6] = test::run_cli("detect -m " + quoted(mask_model()) + " --face-models /nonexistent --image " +
                                       quoted(test::shared_dir() / "media" / "pic1.jpeg"),
                                   tmp / "log");

@@ -6,12 +6,14 @@
 
 #include <fmt/format.h>
 #include <opencv2/core/utils/logger.hpp>
+#include <unistd.h>
 #include <opencv2/highgui.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "command.hpp"
 #include "console.hpp"
 #include "maskctl/detect/action.hpp"
+#include "maskctl/detect/compliance.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/detect/pipeline.hpp"
@@ -48,8 +50,17 @@ struct Args {
     double violation_repeat = 30;
     std::int64_t max_frames = 0;
     std::string summary_json;  // where to write the DetectSummary (maskctl bench reads it)
+    std::string name;          // camera name in the statistics (default: the host name)
+    std::string stats_json;
+    double stats_every = 0;    // seconds between stats lines in the events file; 0 = none
     std::string color_mask, color_no_mask, color_other;
 };
+
+std::string host_name() {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || !*buf) return "camera";
+    return buf;
+}
 
 DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     DetectOptions o;
@@ -135,7 +146,7 @@ int run_images(const Args& a, MaskDetector& detector) {
 class AppObserver : public DetectObserver {
 public:
     AppObserver(const Args& a, const FrameSource& source, const std::vector<std::string>& class_names)
-        : a_(a), source_(source), names_(class_names) {
+        : a_(a), source_(source), names_(class_names), stats_(class_names, stats_options(a)) {
         const char* display = std::getenv("DISPLAY");
         show_ = !a.headless && !a.bench && display && *display;
         if (!a.headless && !a.bench && !show_ && !a.quiet)
@@ -149,6 +160,7 @@ public:
     }
 
     void on_event(const DetectEvent& e) override {
+        stats_.add_event(e);
         if (events_.is_open()) {
             nlohmann::json j = to_json(e);
             j["at"] = utc_timestamp();
@@ -161,6 +173,11 @@ public:
     }
 
     bool on_frame(FrameResult& r) override {
+        stats_.add_frame(r.faces);
+        if (a_.stats_every > 0 && unix_now() >= next_stats_) {
+            write_stats_line();
+            next_stats_ = unix_now() + a_.stats_every;
+        }
         if (runner_) runner_->reap();
         if (!a_.save.empty()) {
             if (!writer_) {
@@ -185,7 +202,9 @@ public:
     // Flushes and closes every output; runs on normal ends and on Ctrl-C alike.
     void finish() {
         if (writer_) writer_->finish();
+        if (a_.stats_every > 0) write_stats_line();  // the final figures, whenever the last line was
         if (events_.is_open()) events_.close();
+        if (!a_.stats_json.empty()) write_file_atomic(a_.stats_json, to_json(stats_.snapshot()).dump(2) + "\n");
         if (show_) cv::destroyAllWindows();
         if (runner_ && runner_->wait(5.0) > 0 && !a_.quiet)
             fmt::print("{} violation command(s) still running; left in the background\n", runner_->running());
@@ -194,8 +213,25 @@ public:
     std::int64_t written() const { return writer_ ? writer_->frames() : 0; }
     int commands_started() const { return runner_ ? runner_->started() : 0; }
     int commands_failed() const { return runner_ ? runner_->failed() : 0; }
+    ComplianceSnapshot stats() const { return stats_.snapshot(); }
 
 private:
+    static ComplianceOptions stats_options(const Args& a) {
+        ComplianceOptions o;
+        o.source = a.name;
+        return o;
+    }
+
+    // {"type": "stats", "at", ...the snapshot without its chart series}: one line, like the events.
+    void write_stats_line() {
+        if (!events_.is_open()) return;
+        nlohmann::json j = to_json(stats_.snapshot());
+        j.erase("series");
+        j["type"] = "stats";
+        j["at"] = j["timestamp"];
+        events_ << j.dump() << "\n" << std::flush;
+    }
+
     void violation(const DetectEvent& e) {
         if (!a_.quiet && !a_.bench)
             fmt::print("{:8.2f}s  track {:<3} VIOLATION: {}\n", e.time, e.track, face_label(e.label, e.confidence));
@@ -222,6 +258,8 @@ private:
     std::ofstream events_;
     std::unique_ptr<VideoFileWriter> writer_;
     std::unique_ptr<CommandRunner> runner_;
+    ComplianceStats stats_;
+    double next_stats_ = 0;
 };
 
 std::unique_ptr<FrameSource> open_source(const Args& a, const std::atomic<bool>& stop) {
@@ -249,7 +287,13 @@ void print_summary(const DetectSummary& s, const AppObserver& obs, const Args& a
     if (obs.commands_started())
         fmt::print("violation commands started {}, failed {}\n", obs.commands_started(), obs.commands_failed());
     if (!a.save.empty()) fmt::print("annotated video: {} ({} frames)\n", a.save, obs.written());
+    const ComplianceSnapshot people = obs.stats();
+    const PeopleCounts& total = people.since_start;
+    const auto ratio = total.compliance();
+    fmt::print("people {}: {} with a mask, {} without, {} other; compliance {}\n", total.total(), total.with_mask,
+               total.without_mask, total.other, ratio ? fmt::format("{:.1f}%", *ratio * 100) : "-");
     if (!a.events.empty()) fmt::print("events: {}\n", a.events);
+    if (!a.stats_json.empty()) fmt::print("statistics: {}\n", a.stats_json);
     fmt::print("\n{:<10} {:>8} {:>8} {:>8}\n", "stage", "mean ms", "p50 ms", "p95 ms");
     for (const auto& [name, st] : s.stages) fmt::print("{:<10} {:>8.1f} {:>8.1f} {:>8.1f}\n", name, st.mean, st.p50, st.p95);
 }
@@ -319,6 +363,10 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_flag("--loop", a->loop, "Play a video file again at its end");
     cmd->add_option("--max-frames", a->max_frames, "Stop after N frames");
     cmd->add_option("--summary-json", a->summary_json, "Write the frames/s and per-stage latencies as JSON");
+    cmd->add_option("--name", a->name, "Camera name in the statistics and MQTT topics (default: the host name)");
+    cmd->add_option("--stats-json", a->stats_json, "Write the compliance statistics (people with/without a mask, windows) as JSON at the end");
+    cmd->add_option("--stats-every", a->stats_every, "Append a statistics line to the --events file every S seconds")
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on the frames");
     cmd->add_option("--color-mask", a->color_mask, "Box colour for a mask (#RRGGBB)");
     cmd->add_option("--color-no-mask", a->color_no_mask, "Box colour for no mask (#RRGGBB)");
@@ -326,6 +374,11 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_flag("-q,--quiet", a->quiet, "Print only the summary");
     cmd->callback([a, &exit_code] {
         if (a->gate && a->image.empty()) throw ConfigError("--gate works on photos: use it with --image");
+        if (!a->image.empty() && (a->stats_every > 0 || !a->stats_json.empty()))
+            throw ConfigError("--stats-json and --stats-every count tracked people: use a video, stream or camera");
+        if (a->stats_every > 0 && a->events.empty())
+            throw ConfigError("--stats-every appends to the events file: add --events FILE");
+        if (a->name.empty()) a->name = host_name();
         // OpenCV logs every backend it tries to stderr; our errors already say what was tried.
         cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
         if (a->bench && a->max_frames == 0) a->max_frames = a->video.empty() ? 0 : 300;
