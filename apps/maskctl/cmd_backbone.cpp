@@ -11,6 +11,7 @@
 
 #include "command.hpp"
 #include "maskctl/report/bench.hpp"
+#include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/data/image.hpp"
 #include "maskctl/model/imagenet.hpp"
@@ -21,12 +22,6 @@ namespace maskctl::app {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 bool is_image_file(const fs::path& p) {
     static const std::set<std::string> exts{".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"};
     std::string ext = p.extension().string();

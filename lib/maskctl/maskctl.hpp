@@ -4,10 +4,12 @@
 
 // core
 #include "maskctl/core/atomic_file.hpp"
+#include "maskctl/core/clock.hpp"
 #include "maskctl/core/config.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
+#include "maskctl/core/threads.hpp"
 #include "maskctl/core/version.hpp"
 #include "maskctl/core/wall_clock.hpp"
 
@@ -33,6 +35,7 @@
 
 // train
 #include "maskctl/train/evaluator.hpp"
+#include "maskctl/train/feature_cache.hpp"
 #include "maskctl/train/lr_schedule.hpp"
 #include "maskctl/train/metrics.hpp"
 #include "maskctl/train/trainer.hpp"

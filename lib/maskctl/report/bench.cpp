@@ -15,7 +15,9 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/threads.hpp"
 #include "maskctl/train/evaluator.hpp"
 #include "maskctl/model/head.hpp"
 #include "maskctl/core/version.hpp"
@@ -24,12 +26,6 @@ extern char** environ;
 
 namespace maskctl {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::string cpu_model() {
     std::ifstream in("/proc/cpuinfo");
@@ -40,13 +36,6 @@ std::string cpu_model() {
     }
     return "unknown";
 }
-
-// Restores LibTorch's compute threads on scope exit.
-struct ThreadScope {
-    int after;
-    explicit ThreadScope(int inside) : after(torch::get_num_threads()) { torch::set_num_threads(inside); }
-    ~ThreadScope() { torch::set_num_threads(after); }
-};
 
 }  // namespace
 

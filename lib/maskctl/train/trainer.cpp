@@ -11,49 +11,25 @@
 #include <torch/torch.h>
 
 #include "maskctl/core/atomic_file.hpp"
-#include "maskctl/plot/chart.hpp"
-#include "maskctl/model/classifier.hpp"
-#include "maskctl/data/dataset.hpp"
+#include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
-#include "maskctl/data/loader.hpp"
-#include "maskctl/train/lr_schedule.hpp"
-#include "maskctl/model/model_file.hpp"
-#include "maskctl/plot/plots.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
-#include "maskctl/model/tflite.hpp"
+#include "maskctl/core/threads.hpp"
 #include "maskctl/core/version.hpp"
+#include "maskctl/data/dataset.hpp"
+#include "maskctl/data/loader.hpp"
+#include "maskctl/model/classifier.hpp"
+#include "maskctl/model/model_file.hpp"
+#include "maskctl/model/tflite.hpp"
+#include "maskctl/plot/chart.hpp"
+#include "maskctl/plot/plots.hpp"
+#include "maskctl/train/lr_schedule.hpp"
 
 namespace maskctl {
-
-FeatureCachePlan plan_feature_cache(std::size_t train_images, std::size_t val_images, int64_t floats_per_image,
-                                    int views, std::size_t budget_bytes) {
-    const double per_view = static_cast<double>(train_images) * static_cast<double>(floats_per_image) * 4.0;
-    const double fixed = static_cast<double>(val_images) * static_cast<double>(floats_per_image) * 4.0;
-    // The extraction of one view is held beside the cache while it is copied in: count it once more.
-    const auto fits = [&](int v) { return fixed + per_view * (v + 1) <= static_cast<double>(budget_bytes); };
-    FeatureCachePlan plan;
-    plan.views = views;
-    while (plan.views > 0 && !fits(plan.views)) --plan.views;
-    plan.bytes = static_cast<std::size_t>(fixed + per_view * plan.views);
-    return plan;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// Sets torch's compute threads for a scope.
-struct ThreadScope {
-    ThreadScope(int inside, int after) : after(after) { torch::set_num_threads(inside); }
-    ~ThreadScope() { torch::set_num_threads(after); }
-    ThreadScope(const ThreadScope&) = delete;
-    ThreadScope& operator=(const ThreadScope&) = delete;
-    int after;
-};
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Logits and labels of one split, plus what they add up to.
 struct Scored {
@@ -119,49 +95,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& t, st
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
     for (auto& group : opt.param_groups()) group.options().set_lr(lr);
-}
-
-// ---- the two ways of feeding the head ------------------------------------------------------------
-
-// Feature-cache mode: pooled backbone features [N, D] of `samples` for one view (view 0 = the image
-// itself, v > 0 = augmentation drawn as epoch v of the loader), and which rows decoded.
-std::pair<torch::Tensor, std::vector<bool>> extract_features(Classifier& model, const std::vector<Sample>& samples,
-                                                             LoaderOptions lo, int view, const std::string& phase,
-                                                             TrainObserver& observer, BadFileReport& bad,
-                                                             std::size_t done_before, std::size_t total) {
-    if (view == 0) lo.augment.reset();
-    torch::Tensor out;
-    std::vector<bool> valid(samples.size(), false);
-    c10::InferenceMode guard;
-    for_each_batch(samples, lo, view, [&](const Batch& batch, std::size_t done) {
-        const torch::Tensor f = model->head->pool(model->backbone->forward(batch.images)).flatten(1);
-        if (!out.defined()) out = torch::zeros({static_cast<int64_t>(samples.size()), f.size(1)});
-        out.index_copy_(0, torch::tensor(batch.indices, torch::kInt64), f.contiguous());
-        for (auto i : batch.indices) valid[static_cast<std::size_t>(i)] = true;
-        observer.on_progress(phase, done_before + done, total);
-    }, &bad);
-    if (!out.defined()) throw DataError(fmt::format("no image of the {} split could be decoded", phase));
-    return {out, valid};
-}
-
-torch::Tensor labels_of(const std::vector<Sample>& samples) {
-    std::vector<int64_t> l;
-    for (const auto& s : samples) l.push_back(s.label);
-    return torch::tensor(l, torch::kInt64);
-}
-
-std::vector<int64_t> valid_rows(const std::vector<bool>& valid) {
-    std::vector<int64_t> rows;
-    for (std::size_t i = 0; i < valid.size(); ++i)
-        if (valid[i]) rows.push_back(static_cast<int64_t>(i));
-    return rows;
-}
-
-// Floats per image in the feature cache: the head's pooled and flattened backbone features.
-int64_t cached_feature_size(const Config& config) {
-    const int input = config.model.input_size;
-    const int cells = pooled_size(config.model.head, mobilenetv2_feature_size(input), input);
-    return int64_t{kMobileNetV2Features} * cells * cells;
 }
 
 // Logits of the head over cached features, in eval mode, in chunks.
@@ -304,282 +237,378 @@ std::string report_text(const TrainResult& r, const Dataset& data, const Config&
     return out;
 }
 
-}  // namespace
-
-TrainResult train(const Config& config_in, const TrainOptions& options, TrainObserver& observer) {
-    const auto t_start = Clock::now();
-    Config config = config_in;
-    fs::path run_dir;
-    if (!options.resume.empty()) {
-        run_dir = options.resume;
-        if (!fs::exists(run_dir / "last.ckpt"))
-            throw IoError(fmt::format("{}: no last.ckpt to resume from (is it a run folder of maskctl train?)",
-                                      run_dir.string()));
-        config = load_config(run_dir / "config.json");
-        config.data.split_file = (run_dir / "split.csv").string();
-    }
-
-    const int threads = config.train.threads > 0 ? config.train.threads
-                                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    torch::set_num_threads(threads);
-    torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-
-    Dataset data = open_dataset(config.data);
-    const auto& classes = data.class_names;
-    if (config.model.num_classes && *config.model.num_classes != static_cast<int>(classes.size()))
-        throw ConfigError(fmt::format("key 'model.num_classes' has value {}, but {} has {} classes ({})",
-                                      *config.model.num_classes, data.root.string(), classes.size(),
-                                      fmt::join(classes, ", ")));
-    if (!data.bad_files.empty()) observer.on_message(data.bad_files.summary());
-    const auto& train_samples = data.samples(Split::train);
-    const bool has_val = !data.samples(Split::val).empty();
-    const bool has_test = !data.samples(Split::test).empty();
-    const auto& val_samples = has_val ? data.samples(Split::val) : data.samples(Split::test);
-    if (train_samples.empty()) throw DataError(fmt::format("{}: the train split is empty", data.root.string()));
-    if (val_samples.empty())
-        throw DataError(fmt::format("{}: no validation or test images (set data.split.val or data.split.test)",
-                                    data.root.string()));
-    observer.on_message(fmt::format("data: {} classes ({}); train {}, val {}, test {}{}", classes.size(),
-                                    fmt::join(classes, ", "), train_samples.size(), data.samples(Split::val).size(),
-                                    data.samples(Split::test).size(),
-                                    has_val ? "" : "; validating on the test split (data.split.val is 0)"));
-
-    if (run_dir.empty()) {
-        run_dir = create_run_dir(fs::path(config.output.runs_dir) / "train", options.name);
-        write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
-        write_split_csv(data, run_dir / "split.csv");
-    }
-    const fs::path log_file = run_dir / "log.jsonl";
-
-    Classifier model(config.model, static_cast<int>(classes.size()));
-    load_tflite_backbone(model->backbone, config.model.backbone.weights);
-    const Preprocess preprocess{config.image_size()};
-    ModelInfo info;
-    info.class_names = classes;
-    info.preprocess = preprocess;
-    info.config = to_json(config);
-
-    auto optimizer = make_optimizer(config.train, model->trainable_parameters());
-    LrSchedule schedule(config.train.schedule, config.train.lr, config.train.epochs);
-    const torch::Tensor class_weights = class_weight_tensor(config.train, data.class_counts(Split::train));
-
-    RunState state;
-    if (!options.resume.empty()) {
-        state = state_from_json(load_checkpoint(run_dir / "last.ckpt", model, *optimizer), schedule);
-        observer.on_message(fmt::format("resuming {} after epoch {}", run_dir.string(), state.epoch));
-    } else {
-        append_log(log_file, {{"event", "start"}, {"config", to_json(config)}, {"run_dir", run_dir.string()}});
-    }
-
-    TrainResult result;
-    result.run_dir = run_dir;
-    const LoaderOptions train_lo = make_loader_options(config, true);
-    bool cached = config.train.feature_cache.enabled && config.model.backbone.trainable_blocks == 0;
-    int views = config.augment.enabled ? config.train.feature_cache.views : 1;
-    if (cached) {
-        const auto plan = plan_feature_cache(train_samples.size(), val_samples.size(), cached_feature_size(config),
-                                             views, kFeatureCacheBudgetBytes);
-        if (plan.views != views)
-            observer.on_message(plan.views > 0
-                                    ? fmt::format("feature cache: {} views would pass the {} MB budget; caching {}",
-                                                  views, kFeatureCacheBudgetBytes >> 20, plan.views)
-                                    : fmt::format("feature cache: even 1 view would pass the {} MB budget; "
-                                                  "running the full forward pass every epoch instead",
-                                                  kFeatureCacheBudgetBytes >> 20));
-        cached = plan.views > 0;
-        views = cached ? plan.views : views;
-    }
-    result.mode = cached ? fmt::format("feature cache ({} view{} per training image)", views, views > 1 ? "s" : "")
-                         : "full forward pass every epoch";
-
-    // Cached features: [views, N, D] for train, [N, D] for validation.
-    torch::Tensor train_features, val_features;
-    std::vector<int64_t> train_rows, val_rows;
-    BadFileReport decode_bad;
-    if (cached) {
-        const auto t0 = Clock::now();
-        model->eval();
-        const std::size_t total = train_samples.size() * views + val_samples.size();
-        std::vector<bool> valid;
-        for (int v = 0; v < views; ++v) {
-            auto [f, ok] = extract_features(model, train_samples, train_lo, v, "features", observer, decode_bad,
-                                                 train_samples.size() * v, total);
-            if (v == 0) {
-                valid = ok;
-                // Filled view by view: stacking copies would briefly hold the cache twice.
-                train_features = torch::empty({views, f.size(0), f.size(1)});
-            }
-            train_features[v].copy_(f);
-        }
-        train_rows = valid_rows(valid);
-        auto [vf, vok] = extract_features(model, val_samples, train_lo, 0, "features", observer, decode_bad,
-                                               train_samples.size() * views, total);
-        val_rows = valid_rows(vok);
-        val_features = vf.index_select(0, torch::tensor(val_rows, torch::kInt64));
-        observer.on_message(fmt::format("features: {} train images x {} views + {} val images in {:.1f} s ({:.1f} MB)",
-                                         train_rows.size(), views, val_rows.size(), seconds_since(t0),
-                                         (train_features.numel() + val_features.numel()) * 4 / 1e6));
-    }
-    const torch::Tensor val_labels =
-        cached ? labels_of(val_samples).index_select(0, torch::tensor(val_rows, torch::kInt64)) : torch::Tensor();
-
-    std::vector<torch::Tensor> best_params;
-    auto snapshot = [&] {
-        best_params.clear();
+// Weights of the best epoch so far, kept in memory for the final evaluation.
+class BestWeights {
+public:
+    void keep(Classifier& model) { keep_from(model->parameters()); }
+    void keep_from(const std::vector<torch::Tensor>& params) {
+        params_.clear();
         torch::NoGradGuard g;
-        for (const auto& p : model->parameters()) best_params.push_back(p.detach().clone());
-    };
-    auto restore = [&] {
+        for (const auto& p : params) params_.push_back(p.detach().clone());
+    }
+    bool empty() const { return params_.empty(); }
+    void restore(Classifier& model) const {
         torch::NoGradGuard g;
         auto params = model->parameters();
-        for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best_params[i]);
-    };
-    if (state.best_epoch > 0 && fs::exists(run_dir / "best.maskctl")) {
-        LoadedModel best = load_model(run_dir / "best.maskctl");
-        best_params.clear();
-        for (const auto& p : best.model->parameters()) best_params.push_back(p.detach().clone());
+        for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(params_[i]);
     }
 
-    const std::string& best_metric = config.train.best_metric;
-    const auto& es = config.train.early_stopping;
-    std::optional<Loader> train_loader;
-    if (!cached) train_loader.emplace(train_samples, train_lo);
-    for (int epoch = state.epoch; epoch < config.train.epochs; ++epoch) {
-        if (options.stop && options.stop->load()) {
-            result.interrupted = true;
-            break;
+private:
+    std::vector<torch::Tensor> params_;
+};
+
+// Loss and accuracy summed over the steps of one epoch.
+struct EpochStats {
+    double lr = 0;  // of the last step
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+};
+
+// One training run in named steps: prepare (config, data, run folder, model, resume), cache features,
+// fit epoch by epoch, finish (final evaluation and report). Members hold what the steps share.
+class Trainer {
+public:
+    Trainer(const Config& config, const TrainOptions& options, TrainObserver& observer)
+        : config_(config), options_(options), observer_(observer) {}
+
+    TrainResult run() {
+        prepare();
+        if (cached_) cache_features();
+        fit();
+        return finish();
+    }
+
+private:
+    // ---- prepare -----------------------------------------------------------------------------
+
+    void prepare() {
+        read_resume_config();
+        threads_ = config_.train.threads > 0 ? config_.train.threads
+                                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+        torch::set_num_threads(threads_);
+        torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
+        open_data();
+        open_run_folder();
+        build_model();
+        start_or_resume();
+        choose_mode();
+    }
+
+    void read_resume_config() {
+        if (options_.resume.empty()) return;
+        run_dir_ = options_.resume;
+        if (!fs::exists(run_dir_ / "last.ckpt"))
+            throw IoError(fmt::format("{}: no last.ckpt to resume from (is it a run folder of maskctl train?)",
+                                      run_dir_.string()));
+        config_ = load_config(run_dir_ / "config.json");
+        config_.data.split_file = (run_dir_ / "split.csv").string();
+    }
+
+    void open_data() {
+        data_ = open_dataset(config_.data);
+        const auto& classes = data_.class_names;
+        if (config_.model.num_classes && *config_.model.num_classes != static_cast<int>(classes.size()))
+            throw ConfigError(fmt::format("key 'model.num_classes' has value {}, but {} has {} classes ({})",
+                                          *config_.model.num_classes, data_.root.string(), classes.size(),
+                                          fmt::join(classes, ", ")));
+        if (!data_.bad_files.empty()) observer_.on_message(data_.bad_files.summary());
+        has_val_ = !data_.samples(Split::val).empty();
+        has_test_ = !data_.samples(Split::test).empty();
+        if (train_samples().empty())
+            throw DataError(fmt::format("{}: the train split is empty", data_.root.string()));
+        if (val_samples().empty())
+            throw DataError(fmt::format("{}: no validation or test images (set data.split.val or data.split.test)",
+                                        data_.root.string()));
+        observer_.on_message(fmt::format("data: {} classes ({}); train {}, val {}, test {}{}", classes.size(),
+                                         fmt::join(classes, ", "), train_samples().size(),
+                                         data_.samples(Split::val).size(), data_.samples(Split::test).size(),
+                                         has_val_ ? "" : "; validating on the test split (data.split.val is 0)"));
+    }
+
+    const std::vector<Sample>& train_samples() const { return data_.samples(Split::train); }
+    // Validation falls back to the test split when there is no val split (the Keras recipe).
+    const std::vector<Sample>& val_samples() const {
+        return has_val_ ? data_.samples(Split::val) : data_.samples(Split::test);
+    }
+
+    void open_run_folder() {
+        if (run_dir_.empty()) {
+            run_dir_ = create_run_dir(fs::path(config_.output.runs_dir) / "train", options_.name);
+            write_file_atomic(run_dir_ / "config.json", to_json(config_).dump(2) + "\n");
+            write_split_csv(data_, run_dir_ / "split.csv");
         }
-        const auto t0 = Clock::now();
+        log_file_ = run_dir_ / "log.jsonl";
+        result_.run_dir = run_dir_;
+    }
+
+    void build_model() {
+        model_ = Classifier(config_.model, static_cast<int>(data_.class_names.size()));
+        load_tflite_backbone(model_->backbone, config_.model.backbone.weights);
+        info_.class_names = data_.class_names;
+        info_.preprocess = Preprocess{config_.image_size()};
+        info_.config = to_json(config_);
+        optimizer_ = make_optimizer(config_.train, model_->trainable_parameters());
+        schedule_.emplace(config_.train.schedule, config_.train.lr, config_.train.epochs);
+        class_weights_ = class_weight_tensor(config_.train, data_.class_counts(Split::train));
+    }
+
+    void start_or_resume() {
+        if (options_.resume.empty()) {
+            append_log(log_file_, {{"event", "start"}, {"config", to_json(config_)}, {"run_dir", run_dir_.string()}});
+            return;
+        }
+        state_ = state_from_json(load_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_), *schedule_);
+        observer_.on_message(fmt::format("resuming {} after epoch {}", run_dir_.string(), state_.epoch));
+        if (state_.best_epoch > 0 && fs::exists(run_dir_ / "best.maskctl"))
+            best_.keep_from(load_model(run_dir_ / "best.maskctl").model->parameters());
+    }
+
+    // Feature cache when the backbone is frozen and the cache fits its memory budget.
+    void choose_mode() {
+        train_lo_ = make_loader_options(config_, true);
+        cached_ = config_.train.feature_cache.enabled && config_.model.backbone.trainable_blocks == 0;
+        views_ = config_.augment.enabled ? config_.train.feature_cache.views : 1;
+        if (cached_) {
+            const auto plan = plan_feature_cache(train_samples().size(), val_samples().size(),
+                                                 cached_feature_size(config_), views_, kFeatureCacheBudgetBytes);
+            if (plan.views != views_)
+                observer_.on_message(plan.views > 0
+                                         ? fmt::format("feature cache: {} views would pass the {} MB budget; caching {}",
+                                                       views_, kFeatureCacheBudgetBytes >> 20, plan.views)
+                                         : fmt::format("feature cache: even 1 view would pass the {} MB budget; "
+                                                       "running the full forward pass every epoch instead",
+                                                       kFeatureCacheBudgetBytes >> 20));
+            cached_ = plan.views > 0;
+            views_ = cached_ ? plan.views : views_;
+        }
+        result_.mode = cached_ ? fmt::format("feature cache ({} view{} per training image)", views_, views_ > 1 ? "s" : "")
+                               : "full forward pass every epoch";
+    }
+
+    // ---- cache features ----------------------------------------------------------------------
+
+    void cache_features() {
+        cache_ = build_feature_cache(
+            model_, train_samples(), val_samples(), train_lo_, views_,
+            [&](std::size_t done, std::size_t total) { observer_.on_progress("features", done, total); }, decode_bad_);
+        observer_.on_message(fmt::format("features: {} train images x {} views + {} val images in {:.1f} s ({:.1f} MB)",
+                                         cache_.train_rows.size(), views_, cache_.val.size(0), cache_.seconds,
+                                         cache_.megabytes()));
+    }
+
+    // ---- fit ---------------------------------------------------------------------------------
+
+    bool stop_requested() const { return options_.stop && options_.stop->load(); }
+
+    void fit() {
+        if (!cached_) train_loader_.emplace(train_samples(), train_lo_);
+        for (int epoch = state_.epoch; epoch < config_.train.epochs; ++epoch) {
+            if (stop_requested()) {
+                result_.interrupted = true;
+                return;
+            }
+            const auto t0 = Clock::now();
+            const EpochStats stats = fit_epoch(epoch);
+            if (stop_requested()) {
+                result_.interrupted = true;  // the epoch in progress is dropped; last.ckpt holds the previous one
+                return;
+            }
+            const SplitScore vs = score(validation_logits(), data_.class_names);
+            schedule_->end_epoch(vs.loss);
+            const EpochRecord rec{epoch + 1,
+                                  seconds_since(t0),
+                                  stats.lr,
+                                  stats.loss_sum / std::max<int64_t>(1, stats.seen),
+                                  static_cast<double>(stats.correct) / std::max<int64_t>(1, stats.seen),
+                                  vs.loss,
+                                  vs.accuracy,
+                                  vs.f1};
+            end_epoch(rec, vs);
+            if (should_stop_early()) return;
+        }
+    }
+
+    EpochStats fit_epoch(int epoch) {
         // Dropout draws from torch's global generator: reseeding per epoch makes an epoch depend only on
         // (seed, epoch) and the weights, so a resumed run continues exactly as an uninterrupted one.
-        torch::manual_seed(derive_seed({static_cast<uint64_t>(config.train.seed), static_cast<uint64_t>(epoch), 0xd0}));
-        model->train();
-        model->backbone->eval();  // frozen layers never switch to training behaviour
-        double loss_sum = 0;
-        int64_t correct = 0, seen = 0;
-        double lr = schedule.lr(epoch, state.iteration);
-        auto step = [&](const torch::Tensor& logits, const torch::Tensor& labels) {
-            lr = schedule.lr(epoch, state.iteration);
-            set_lr(*optimizer, lr);
-            const auto loss = torch::nn::functional::cross_entropy(
-                logits, labels, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
-            optimizer->zero_grad();
-            loss.backward();
-            optimizer->step();
-            ++state.iteration;
-            loss_sum += loss.item<double>() * labels.size(0);
-            correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-            seen += labels.size(0);
-        };
-        if (cached) {
-            // One view per image this epoch, and a fresh order: both from (seed, epoch) only.
-            std::vector<int64_t> order = train_rows;
-            Rng order_rng(derive_seed({static_cast<uint64_t>(config.train.seed), static_cast<uint64_t>(epoch), 0x0dd}));
-            shuffle(order, order_rng);
-            const auto flat = train_features.view({-1, train_features.size(2)});
-            // The head's matrices are small: one thread is faster than two that wait on each other.
-            const ThreadScope one_thread(1, threads);
-            const auto n = static_cast<int64_t>(train_samples.size());
-            for (std::size_t i = 0; i < order.size(); i += config.train.batch_size) {
-                if (options.stop && options.stop->load()) break;
-                std::vector<int64_t> rows, labels;
-                for (std::size_t k = i; k < std::min(order.size(), i + config.train.batch_size); ++k) {
-                    Rng view_rng(derive_seed({static_cast<uint64_t>(config.train.seed), static_cast<uint64_t>(epoch),
-                                              static_cast<uint64_t>(order[k]), 0x71e3}));
-                    const auto v = static_cast<int64_t>(view_rng.below(static_cast<uint64_t>(views)));
-                    rows.push_back(v * n + order[k]);
-                    labels.push_back(train_samples[static_cast<std::size_t>(order[k])].label);
-                }
-                const auto x = flat.index_select(0, torch::tensor(rows, torch::kInt64));
-                step(model->head->classify(x), torch::tensor(labels, torch::kInt64));
-            }
-        } else {
-            train_loader->start_epoch(epoch);
-            std::size_t done = 0;
-            while (auto batch = train_loader->next()) {
-                if (options.stop && options.stop->load()) break;
-                if (batch->indices.empty()) continue;
-                step(model->forward(batch->images), batch->labels);
-                done += batch->indices.size();
-                observer.on_progress("train", done, train_samples.size());
-            }
-        }
-        if (options.stop && options.stop->load()) {
-            result.interrupted = true;  // the epoch in progress is dropped; last.ckpt holds the previous one
-            break;
-        }
-        const Scored val = cached ? score_cached(model, val_features, val_labels)
-                                  : score_images(model, val_samples, train_lo, "val", observer);
-        const SplitScore vs = score(val, classes);
-        schedule.end_epoch(vs.loss);
+        torch::manual_seed(derive_seed({seed(), static_cast<uint64_t>(epoch), 0xd0}));
+        model_->train();
+        model_->backbone->eval();  // frozen layers never switch to training behaviour
+        EpochStats stats;
+        stats.lr = schedule_->lr(epoch, state_.iteration);
+        if (cached_) fit_cached_epoch(epoch, stats);
+        else fit_full_epoch(epoch, stats);
+        return stats;
+    }
 
-        EpochRecord rec{epoch + 1, seconds_since(t0), lr, loss_sum / std::max<int64_t>(1, seen),
-                        static_cast<double>(correct) / std::max<int64_t>(1, seen), vs.loss, vs.accuracy, vs.f1};
-        state.history.push_back(rec);
-        state.epoch = epoch + 1;
+    uint64_t seed() const { return static_cast<uint64_t>(config_.train.seed); }
 
-        const double value = metric_value(best_metric, vs);
-        const bool is_best = state.best_epoch == 0 || improves(best_metric, value, state.best_value, 0.0);
-        info.metrics = {{"epoch", rec.epoch}, {"val", epoch_json(rec)}};
-        save_model(run_dir / "last.maskctl", model, info);
-        if (is_best) {
-            state.best_epoch = rec.epoch;
-            state.best_value = value;
-            snapshot();
-            save_model(run_dir / "best.maskctl", model, info);
-        }
-        const double es_value = metric_value(es.monitor, vs);
-        if (epoch == 0 || improves(es.monitor, es_value, state.es_best, es.min_delta)) {
-            state.es_best = es_value;
-            state.es_bad_epochs = 0;
-        } else {
-            ++state.es_bad_epochs;
-        }
-        save_checkpoint(run_dir / "last.ckpt", model, *optimizer, state_json(state, schedule));
-        write_file_atomic(run_dir / "history.csv", history_csv(state.history));
-        append_log(log_file, {{"event", "epoch"}, {"is_best", is_best}, {"record", epoch_json(rec)}});
-        observer.on_epoch(rec, is_best);
-        if (es.enabled && state.es_bad_epochs > es.patience) {
-            result.stopped_early = true;
-            observer.on_message(fmt::format("early stopping: {} has not improved for {} epochs; best epoch {}",
-                                            es.monitor, state.es_bad_epochs, state.best_epoch));
-            break;
+    // One optimizer step on a batch of logits.
+    void step(int epoch, const torch::Tensor& logits, const torch::Tensor& labels, EpochStats& stats) {
+        stats.lr = schedule_->lr(epoch, state_.iteration);
+        set_lr(*optimizer_, stats.lr);
+        const auto loss = torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_));
+        optimizer_->zero_grad();
+        loss.backward();
+        optimizer_->step();
+        ++state_.iteration;
+        stats.loss_sum += loss.item<double>() * labels.size(0);
+        stats.correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+        stats.seen += labels.size(0);
+    }
+
+    void fit_cached_epoch(int epoch, EpochStats& stats) {
+        // One view per image this epoch, and a fresh order: both from (seed, epoch) only.
+        std::vector<int64_t> order = cache_.train_rows;
+        Rng order_rng(derive_seed({seed(), static_cast<uint64_t>(epoch), 0x0dd}));
+        shuffle(order, order_rng);
+        const auto flat = cache_.train.view({-1, cache_.train.size(2)});
+        const ThreadScope one_thread(1);  // the head alone is faster on one thread
+        const std::size_t batch_size = static_cast<std::size_t>(config_.train.batch_size);
+        for (std::size_t i = 0; i < order.size(); i += batch_size) {
+            if (stop_requested()) break;
+            std::vector<int64_t> rows, labels;
+            for (std::size_t k = i; k < std::min(order.size(), i + batch_size); ++k) {
+                rows.push_back(cached_view_row(cache_, seed(), epoch, order[k]));
+                labels.push_back(train_samples()[static_cast<std::size_t>(order[k])].label);
+            }
+            const auto x = flat.index_select(0, torch::tensor(rows, torch::kInt64));
+            step(epoch, model_->head->classify(x), torch::tensor(labels, torch::kInt64), stats);
         }
     }
-    if (!decode_bad.empty()) observer.on_message(decode_bad.summary());
 
-    result.history = state.history;
-    result.best_epoch = state.best_epoch;
-    if (!state.history.empty()) write_results_png(run_dir / "results.png", state.history);
-    if (state.history.empty() || result.interrupted) {
-        result.seconds = seconds_since(t_start);
-        return result;  // an interrupted run is finished by --resume, which also evaluates it
+    void fit_full_epoch(int epoch, EpochStats& stats) {
+        train_loader_->start_epoch(epoch);
+        std::size_t done = 0;
+        while (auto batch = train_loader_->next()) {
+            if (stop_requested()) break;
+            if (batch->indices.empty()) continue;
+            step(epoch, model_->forward(batch->images), batch->labels, stats);
+            done += batch->indices.size();
+            observer_.on_progress("train", done, train_samples().size());
+        }
+    }
+
+    Scored validation_logits() {
+        return cached_ ? score_cached(model_, cache_.val, cache_.val_labels)
+                       : score_images(model_, val_samples(), train_lo_, "val", observer_);
+    }
+
+    // Bookkeeping after an epoch: best model, early-stopping counters, checkpoint and run files.
+    void end_epoch(const EpochRecord& rec, const SplitScore& vs) {
+        state_.history.push_back(rec);
+        state_.epoch = rec.epoch;
+        const std::string& best_metric = config_.train.best_metric;
+        const double value = metric_value(best_metric, vs);
+        const bool is_best = state_.best_epoch == 0 || improves(best_metric, value, state_.best_value, 0.0);
+        info_.metrics = {{"epoch", rec.epoch}, {"val", epoch_json(rec)}};
+        save_model(run_dir_ / "last.maskctl", model_, info_);
+        if (is_best) {
+            state_.best_epoch = rec.epoch;
+            state_.best_value = value;
+            best_.keep(model_);
+            save_model(run_dir_ / "best.maskctl", model_, info_);
+        }
+        const auto& es = config_.train.early_stopping;
+        const double es_value = metric_value(es.monitor, vs);
+        if (rec.epoch == 1 || improves(es.monitor, es_value, state_.es_best, es.min_delta)) {
+            state_.es_best = es_value;
+            state_.es_bad_epochs = 0;
+        } else {
+            ++state_.es_bad_epochs;
+        }
+        save_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_, state_json(state_, *schedule_));
+        write_file_atomic(run_dir_ / "history.csv", history_csv(state_.history));
+        append_log(log_file_, {{"event", "epoch"}, {"is_best", is_best}, {"record", epoch_json(rec)}});
+        observer_.on_epoch(rec, is_best);
+    }
+
+    bool should_stop_early() {
+        const auto& es = config_.train.early_stopping;
+        if (!es.enabled || state_.es_bad_epochs <= es.patience) return false;
+        result_.stopped_early = true;
+        observer_.on_message(fmt::format("early stopping: {} has not improved for {} epochs; best epoch {}",
+                                         es.monitor, state_.es_bad_epochs, state_.best_epoch));
+        return true;
+    }
+
+    // ---- finish ------------------------------------------------------------------------------
+
+    TrainResult finish() {
+        if (!decode_bad_.empty()) observer_.on_message(decode_bad_.summary());
+        result_.history = state_.history;
+        result_.best_epoch = state_.best_epoch;
+        if (!state_.history.empty()) write_results_png(run_dir_ / "results.png", state_.history);
+        // An interrupted run is finished by --resume, which also evaluates it.
+        if (!state_.history.empty() && !result_.interrupted) evaluate_final_model();
+        result_.seconds = seconds_since(t_start_);
+        if (!state_.history.empty() && !result_.interrupted) write_report();
+        return result_;
     }
 
     // The final numbers are those of the best model, on the test split (the val split if there is none).
-    if (!best_params.empty()) restore();
-    const auto& eval_samples = has_test ? data.samples(Split::test) : val_samples;
-    result.evaluated_split = has_test ? "test" : "val";
-    Scored test;
-    if (cached && (!has_val || !has_test)) {
-        test = score_cached(model, val_features, val_labels);  // the test split is the validation split here
-    } else {
-        test = score_images(model, eval_samples, train_lo, result.evaluated_split, observer);
+    void evaluate_final_model() {
+        if (!best_.empty()) best_.restore(model_);
+        result_.evaluated_split = has_test_ ? "test" : "val";
+        Scored test;
+        if (cached_ && (!has_val_ || !has_test_)) {
+            test = score_cached(model_, cache_.val, cache_.val_labels);  // the test split is the validation split here
+        } else {
+            const auto& eval_samples = has_test_ ? data_.samples(Split::test) : val_samples();
+            test = score_images(model_, eval_samples, train_lo_, result_.evaluated_split, observer_);
+        }
+        result_.test = score(test, data_.class_names).metrics;
+        info_.metrics = {{"best_epoch", state_.best_epoch}, {result_.evaluated_split, to_json(result_.test)}};
+        save_model(run_dir_ / "best.maskctl", model_, info_);
+        const auto& classes = data_.class_names;
+        write_png(run_dir_ / "confusion_matrix.png",
+                  draw_confusion_matrix(result_.test.confusion, classes, classes,
+                                        fmt::format("Confusion matrix ({} split, best epoch {})",
+                                                    result_.evaluated_split, state_.best_epoch)));
     }
-    result.test = score(test, classes).metrics;
-    info.metrics = {{"best_epoch", state.best_epoch}, {result.evaluated_split, to_json(result.test)}};
-    save_model(run_dir / "best.maskctl", model, info);
-    write_png(run_dir / "confusion_matrix.png",
-              draw_confusion_matrix(result.test.confusion, classes, classes, fmt::format("Confusion matrix ({} split, best epoch {})",
-                                                             result.evaluated_split, state.best_epoch)));
-    result.seconds = seconds_since(t_start);
-    write_file_atomic(run_dir / "report.txt", report_text(result, data, config));
-    append_log(log_file, {{"event", "end"},
-                          {"best_epoch", state.best_epoch},
-                          {"seconds", result.seconds},
-                          {"interrupted", result.interrupted},
-                          {result.evaluated_split, to_json(result.test)}});
-    return result;
+
+    void write_report() {
+        write_file_atomic(run_dir_ / "report.txt", report_text(result_, data_, config_));
+        append_log(log_file_, {{"event", "end"},
+                               {"best_epoch", state_.best_epoch},
+                               {"seconds", result_.seconds},
+                               {"interrupted", result_.interrupted},
+                               {result_.evaluated_split, to_json(result_.test)}});
+    }
+
+    const Clock::time_point t_start_ = Clock::now();
+    Config config_;
+    const TrainOptions& options_;
+    TrainObserver& observer_;
+    int threads_ = 1;
+
+    Dataset data_;
+    bool has_val_ = false, has_test_ = false;
+    fs::path run_dir_, log_file_;
+
+    Classifier model_{nullptr};
+    ModelInfo info_;
+    std::unique_ptr<torch::optim::Optimizer> optimizer_;
+    std::optional<LrSchedule> schedule_;
+    torch::Tensor class_weights_;
+
+    RunState state_;
+    BestWeights best_;
+    TrainResult result_;
+
+    LoaderOptions train_lo_;
+    bool cached_ = false;
+    int views_ = 1;
+    FeatureCache cache_;
+    std::optional<Loader> train_loader_;
+    BadFileReport decode_bad_;
+};
+
+}  // namespace
+
+TrainResult train(const Config& config, const TrainOptions& options, TrainObserver& observer) {
+    return Trainer(config, options, observer).run();
 }
 
 }  // namespace maskctl

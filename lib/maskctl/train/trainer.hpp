@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "maskctl/core/config.hpp"
+#include "maskctl/train/feature_cache.hpp"
 #include "maskctl/train/metrics.hpp"
 
 namespace maskctl {
@@ -51,20 +52,6 @@ struct TrainResult {
     double seconds = 0;
     std::string mode;  // "feature cache (K views)" or "full forward"
 };
-
-// The feature cache holds views x N x D floats (D = 1280 for the default head), so it grows with the
-// dataset. Beyond this budget the trainer caches fewer views, and when not even one fits it runs the
-// full forward pass every epoch instead (slower, but its memory does not depend on the dataset).
-// 384 MiB: a default run peaked at 1063 MB with a 78 MB cache, so a full cache stays under 1.5 GB.
-inline constexpr std::size_t kFeatureCacheBudgetBytes = std::size_t{384} << 20;
-
-struct FeatureCachePlan {
-    int views = 0;          // 0 = do not cache
-    std::size_t bytes = 0;  // of the cache (train views + validation)
-};
-// The most views, at most `views`, whose cache fits `budget_bytes`.
-FeatureCachePlan plan_feature_cache(std::size_t train_images, std::size_t val_images, std::int64_t floats_per_image,
-                                    int views, std::size_t budget_bytes);
 
 // Runs a whole training. Throws ConfigError/DataError/ModelFileError/IoError on bad input.
 TrainResult train(const Config& config, const TrainOptions& options, TrainObserver& observer);
