@@ -1,6 +1,7 @@
 // Live detection end to end with a mask model trained here on a small subset of the real data:
 // photos labelled as a person would, the demo clip as a fake camera, the CLI's outputs and exit codes.
 #include <fstream>
+#include <stdexcept>
 
 #include <catch2/catch.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -179,6 +180,29 @@ TEST_CASE("the pipeline stops when the observer or the stop flag says so", "[det
     auto again = open_video(test::shared_dir() / "media" / "demo.mp4");
     Recorder none;
     CHECK(run_detection(*again, stopped, none).frames == 0);
+}
+
+TEST_CASE("an observer that throws stops the pipeline: threads joined, the error rethrown to the caller",
+          "[detect]") {
+    struct Throwing : DetectObserver {
+        int frames = 0;
+        bool on_frame(FrameResult&) override {
+            if (++frames == 3) throw std::runtime_error("display closed");
+            return true;
+        }
+    };
+    MaskDetector d(load_model(mask_model()), options());
+    auto source = open_video(test::shared_dir() / "media" / "demo.mp4");
+    Throwing observer;
+    // Before the stages were joined on every path this called std::terminate (a joinable std::thread
+    // destroyed during unwinding), so the whole test run would abort here.
+    CHECK_THROWS_WITH(run_detection(*source, d, observer), "display closed");
+    CHECK(observer.frames == 3);
+    // The detector is usable again: nothing is left running against it.
+    auto again = open_video(test::shared_dir() / "media" / "demo.mp4");
+    Recorder rec;
+    rec.stop_after = 2;
+    CHECK(run_detection(*again, d, rec).frames == 2);
 }
 
 TEST_CASE("violation classes must be classes of the model", "[detect]") {

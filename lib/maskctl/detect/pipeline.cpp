@@ -16,15 +16,12 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/data/preprocess.hpp"
 
 namespace maskctl {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // A small blocking queue between two pipeline stages. close() wakes everyone: pushes fail, pops
 // drain what is left and then fail.
@@ -192,6 +189,229 @@ struct Ema {
     }
 };
 
+// What the stages share: the queues between them, the halt flag and the first error.
+class StageLinks {
+public:
+    explicit StageLinks(const DetectOptions& o)
+        : captured(queue_size(o)), detected(queue_size(o)), classified(queue_size(o)), stop_(o.stop) {}
+
+    StageQueue<Work> captured, detected;
+    StageQueue<Done> classified;
+
+    bool stopping() const { return halted_.load() || (stop_ && stop_->load()); }
+    // Wakes every stage: pushes fail, pops drain what is left.
+    void halt() {
+        halted_ = true;
+        captured.close(), detected.close(), classified.close();
+    }
+    // Keeps the first error and stops the pipeline; the caller rethrows it after the threads stopped.
+    void fail(std::exception_ptr e) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!error_) error_ = std::move(e);
+        }
+        halt();
+    }
+    void rethrow_error() {
+        std::lock_guard lock(mutex_);
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    static size_t queue_size(const DetectOptions& o) { return static_cast<size_t>(std::max(1, o.queue_size)); }
+
+    std::atomic<bool> halted_{false};
+    const std::atomic<bool>* stop_;
+    std::mutex mutex_;
+    std::exception_ptr error_;
+};
+
+// The worker threads: each runs one stage, an exception stops the pipeline, and the destructor halts
+// and joins them, so no path out of run_detection (the observer throwing included) leaves one running.
+class StageThreads {
+public:
+    explicit StageThreads(StageLinks& links) : links_(links) {}
+    ~StageThreads() {
+        links_.halt();
+        for (auto& t : threads_) t.join();
+    }
+    StageThreads(const StageThreads&) = delete;
+    StageThreads& operator=(const StageThreads&) = delete;
+
+    template <class Body>
+    void start(Body body) {
+        threads_.emplace_back([this, body] {
+            try {
+                body();
+            } catch (...) {
+                links_.fail(std::current_exception());
+            }
+        });
+    }
+
+private:
+    StageLinks& links_;
+    std::vector<std::thread> threads_;
+};
+
+// Reads frames from the source; live sources drop the stalest frame rather than wait.
+class CaptureStage {
+public:
+    CaptureStage(FrameSource& source, const DetectOptions& o, StageLinks& links)
+        : source_(source),
+          links_(links),
+          max_frames_(o.max_frames),
+          drop_(o.drop_late_frames < 0 ? source.live() : o.drop_late_frames > 0) {}
+
+    void run() {
+        for (std::int64_t n = 0; !links_.stopping() && (max_frames_ <= 0 || n < max_frames_); ++n) {
+            Work w;
+            const auto t0 = Clock::now();
+            if (!source_.read(w.frame)) break;
+            w.captured = Clock::now();
+            w.ms.capture = ms_since(t0);
+            if (!links_.captured.push(std::move(w), drop_, &dropped_)) break;
+        }
+        links_.captured.close();
+    }
+    std::int64_t dropped() const { return dropped_; }  // read after the thread stopped
+
+private:
+    FrameSource& source_;
+    StageLinks& links_;
+    std::int64_t max_frames_;
+    bool drop_;
+    std::int64_t dropped_ = 0;
+};
+
+// Finds the faces of each frame.
+class DetectStage {
+public:
+    DetectStage(MaskDetector& detector, StageLinks& links) : detector_(detector), links_(links) {}
+
+    void run() {
+        Work w;
+        while (links_.captured.pop(w)) {
+            const auto t0 = Clock::now();
+            w.faces = detector_.find_faces(w.frame.bgr);
+            w.ms.detect = ms_since(t0);
+            if (!links_.detected.push(std::move(w), false)) break;
+        }
+        links_.detected.close();
+    }
+
+private:
+    MaskDetector& detector_;
+    StageLinks& links_;
+};
+
+// Tracks the faces and classifies the tracks that are due.
+class ClassifyStage {
+public:
+    ClassifyStage(MaskDetector& detector, StageLinks& links) : tracks_(detector), links_(links) {}
+
+    void run() {
+        Work w;
+        while (links_.detected.pop(w)) {
+            Done d{tracks_.process(w), w.captured};
+            if (!links_.classified.push(std::move(d), false)) break;
+        }
+        links_.classified.close();
+    }
+    const TrackStage& tracks() const { return tracks_; }  // read after the thread stopped
+
+private:
+    TrackStage tracks_;
+    StageLinks& links_;
+};
+
+// On the caller's thread: draws, hands frames to the observer in order and keeps the numbers.
+class OutputStage {
+public:
+    OutputStage(MaskDetector& detector, DetectObserver& observer) : detector_(detector), observer_(observer) {}
+
+    void run(StageQueue<Done>& in) {
+        start_ = last_output_ = Clock::now();
+        Done d;
+        while (in.pop(d)) {
+            annotate(d.result);
+            if (!deliver(d)) {
+                observer_stop_ = true;
+                return;
+            }
+        }
+    }
+
+    DetectSummary summary(const TrackStage& tracks, std::int64_t dropped, int reconnects, bool stop_flag) const {
+        DetectSummary s = counts_;
+        s.seconds = seconds_since(start_);
+        s.fps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
+        s.faces_seen = tracks.faces_seen();
+        s.violations = tracks.violations();
+        s.violating_tracks = tracks.violating_tracks();
+        s.dropped = dropped;
+        s.reconnects = reconnects;
+        s.stopped = observer_stop_ || stop_flag;
+        const char* names[kStages] = {"capture", "detect", "classify", "annotate", "output", "latency"};
+        for (int i = 0; i < kStages; ++i) s.stages.emplace_back(names[i], latency_stats(times_[i]));
+        return s;
+    }
+
+private:
+    static constexpr int kStages = 6;
+
+    void annotate(FrameResult& r) {
+        const DetectOptions& o = detector_.options();
+        const auto t0 = Clock::now();
+        if (o.draw) detector_.draw(r.frame.bgr, r.faces);
+        detect_ms_.add(r.ms.detect);
+        classify_ms_.add(r.ms.classify);
+        if (o.panel) {
+            int violating = 0;
+            for (const auto& f : r.faces) violating += f.visible && f.violation;
+            draw_panel(r.frame.bgr,
+                       {fmt::format("{}  {:.1f} fps", detector_.detector_name(), fps_.value),
+                        fmt::format("detect {:.0f} ms  classify {:.0f} ms", detect_ms_.value, classify_ms_.value),
+                        fmt::format("faces {}  violations {}", r.faces.size(), violating)},
+                       o.style);
+        }
+        r.ms.annotate = ms_since(t0);
+    }
+
+    // Events, then the frame; false when the observer says stop.
+    bool deliver(Done& d) {
+        FrameResult& r = d.result;
+        const auto t0 = Clock::now();
+        for (const auto& e : r.events) observer_.on_event(e);
+        const bool go_on = observer_.on_frame(r);
+        const auto now = Clock::now();
+        r.ms.output = std::chrono::duration<double, std::milli>(now - t0).count();
+        r.ms.latency = std::chrono::duration<double, std::milli>(now - d.captured).count();
+        const double gap = std::chrono::duration<double>(now - last_output_).count();
+        if (gap > 0 && counts_.frames > 0) fps_.add(1.0 / gap);
+        last_output_ = now;
+        count(r);
+        return go_on;
+    }
+
+    void count(const FrameResult& r) {
+        ++counts_.frames;
+        counts_.detections += static_cast<std::int64_t>(
+            std::count_if(r.faces.begin(), r.faces.end(), [](const FaceResult& f) { return f.visible; }));
+        counts_.classified += r.classified;
+        const double v[kStages] = {r.ms.capture, r.ms.detect, r.ms.classify, r.ms.annotate, r.ms.output, r.ms.latency};
+        for (int i = 0; i < kStages; ++i) times_[i].push_back(v[i]);
+    }
+
+    MaskDetector& detector_;
+    DetectObserver& observer_;
+    DetectSummary counts_;
+    std::vector<double> times_[kStages];
+    Ema fps_, detect_ms_, classify_ms_;
+    Clock::time_point start_, last_output_;
+    bool observer_stop_ = false;
+};
+
 }  // namespace
 
 nlohmann::json to_json(const DetectEvent& e) {
@@ -304,132 +524,21 @@ void MaskDetector::draw(cv::Mat& bgr, const std::vector<FaceResult>& faces) cons
 
 DetectSummary run_detection(FrameSource& source, MaskDetector& detector, DetectObserver& observer) {
     const DetectOptions& o = detector.options();
-    const bool drop = o.drop_late_frames < 0 ? source.live() : o.drop_late_frames > 0;
-    const size_t qsize = static_cast<size_t>(std::max(1, o.queue_size));
-    StageQueue<Work> captured(qsize), detected(qsize);
-    StageQueue<Done> classified(qsize);
-    std::atomic<bool> halt{false};
-    std::mutex error_mutex;
-    std::exception_ptr error;
-    std::int64_t dropped = 0;
-
-    const auto fail = [&](std::exception_ptr e) {
-        {
-            std::lock_guard lock(error_mutex);
-            if (!error) error = e;
-        }
-        halt = true;
-        captured.close(), detected.close(), classified.close();
-    };
-    const auto stopping = [&] { return halt.load() || (o.stop && o.stop->load()); };
-
-    std::thread capture_thread([&] {
-        try {
-            std::int64_t n = 0;
-            while (!stopping() && (o.max_frames <= 0 || n < o.max_frames)) {
-                Work w;
-                const auto t0 = Clock::now();
-                if (!source.read(w.frame)) break;
-                w.captured = Clock::now();
-                w.ms.capture = ms_since(t0);
-                if (!captured.push(std::move(w), drop, &dropped)) break;
-                ++n;
-            }
-        } catch (...) {
-            fail(std::current_exception());
-        }
-        captured.close();
-    });
-    std::thread detect_thread([&] {
-        try {
-            Work w;
-            while (captured.pop(w)) {
-                const auto t0 = Clock::now();
-                w.faces = detector.find_faces(w.frame.bgr);
-                w.ms.detect = ms_since(t0);
-                if (!detected.push(std::move(w), false)) break;
-            }
-        } catch (...) {
-            fail(std::current_exception());
-        }
-        detected.close();
-    });
-    TrackStage tracks(detector);
-    std::thread classify_thread([&] {
-        try {
-            Work w;
-            while (detected.pop(w)) {
-                Done d{tracks.process(w), w.captured};
-                if (!classified.push(std::move(d), false)) break;
-            }
-        } catch (...) {
-            fail(std::current_exception());
-        }
-        classified.close();
-    });
-
-    DetectSummary s;
-    std::vector<double> times[6];
-    Ema fps, detect_ms, classify_ms;
-    const auto start = Clock::now();
-    auto last_output = start;
-    Done d;
-    bool observer_stop = false;
-    while (classified.pop(d)) {
-        FrameResult& r = d.result;
-        const auto t0 = Clock::now();
-        if (o.draw) detector.draw(r.frame.bgr, r.faces);
-        detect_ms.add(r.ms.detect);
-        classify_ms.add(r.ms.classify);
-        if (o.panel) {
-            int violating = 0;
-            for (const auto& f : r.faces) violating += f.visible && f.violation;
-            draw_panel(r.frame.bgr,
-                       {fmt::format("{}  {:.1f} fps", detector.detector_name(), fps.value),
-                        fmt::format("detect {:.0f} ms  classify {:.0f} ms", detect_ms.value, classify_ms.value),
-                        fmt::format("faces {}  violations {}", r.faces.size(), violating)},
-                       o.style);
-        }
-        r.ms.annotate = ms_since(t0);
-        const auto t1 = Clock::now();
-        for (const auto& e : r.events) observer.on_event(e);
-        const bool go_on = observer.on_frame(r);
-        const auto now = Clock::now();
-        r.ms.output = std::chrono::duration<double, std::milli>(now - t1).count();
-        r.ms.latency = std::chrono::duration<double, std::milli>(now - d.captured).count();
-        const double gap = std::chrono::duration<double>(now - last_output).count();
-        if (gap > 0 && s.frames > 0) fps.add(1.0 / gap);
-        last_output = now;
-
-        ++s.frames;
-        s.detections += static_cast<std::int64_t>(std::count_if(r.faces.begin(), r.faces.end(),
-                                                                [](const FaceResult& f) { return f.visible; }));
-        s.classified += r.classified;
-        const double v[6] = {r.ms.capture, r.ms.detect, r.ms.classify, r.ms.annotate, r.ms.output, r.ms.latency};
-        for (int i = 0; i < 6; ++i) times[i].push_back(v[i]);
-        if (!go_on) {
-            observer_stop = true;
-            break;
-        }
-    }
-    halt = true;
-    captured.close(), detected.close(), classified.close();
-    capture_thread.join();
-    detect_thread.join();
-    classify_thread.join();
-    if (error) std::rethrow_exception(error);
-
-    s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    s.fps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
-    s.faces_seen = tracks.faces_seen();
-    s.violations = tracks.violations();
-    s.violating_tracks = tracks.violating_tracks();
-    s.dropped = dropped;
-    s.reconnects = source.reconnects();
-    s.stopped = observer_stop || (o.stop && o.stop->load());
-    const char* names[6] = {"capture", "detect", "classify", "annotate", "output", "latency"};
-    for (int i = 0; i < 6; ++i) s.stages.emplace_back(names[i], latency_stats(times[i]));
-    return s;
+    // Every stage exists before any thread starts; the threads only run them.
+    StageLinks links(o);
+    CaptureStage capture(source, o, links);
+    DetectStage detect(detector, links);
+    ClassifyStage classify(detector, links);
+    OutputStage output(detector, observer);
+    {
+        StageThreads threads(links);
+        threads.start([&] { capture.run(); });
+        threads.start([&] { detect.run(); });
+        threads.start([&] { classify.run(); });
+        output.run(links.classified);
+    }  // the threads are joined here, also when the observer threw
+    links.rethrow_error();
+    return output.summary(classify.tracks(), capture.dropped(), source.reconnects(), o.stop && o.stop->load());
 }
 
 }  // namespace maskctl
