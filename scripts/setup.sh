@@ -33,6 +33,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config curl ca-certificates
   libtorch-dev libopenblas0-pthread   # OpenBLAS: LibTorch's matmuls are ~50x faster than with reference BLAS
+  libdnnl-dev                          # oneDNN headers: the fused inference backbone (LibTorch already links libdnnl)
   libopencv-dev opencv-data
   libcli11-dev nlohmann-json3-dev libfmt-dev catch2
   libflatbuffers-dev flatbuffers-compiler

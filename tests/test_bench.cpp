@@ -101,6 +101,8 @@ TEST_CASE("the backbone gives the same features with one stream per thread as wi
     torch::set_num_threads(2);
     MobileNetV2 net;
     net->eval();
+    net->fused = GENERATE(false, true);
+    INFO("fused " << net->fused);
     c10::InferenceMode inference;
     const auto x = torch::rand({3, 3, 96, 96}).mul_(2).sub_(1);  // 3 images: uneven halves
     net->parallel_streams = false;

@@ -4,6 +4,8 @@
 
 #include "maskctl/model/classifier.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/model/tflite.hpp"
+#include "test_helpers.hpp"
 
 using namespace maskctl;
 using Catch::Matchers::Contains;
@@ -120,4 +122,54 @@ TEST_CASE("frozen backbone: an optimizer step changes the head only", "[model]")
         CHECK(p.value().requires_grad() == should_train);
     }
     CHECK(model->trainable_parameters().size() == (trainable == 0 ? 4u : 4u + 2 * 3 * 2 + 2));
+}
+
+TEST_CASE("the fused oneDNN backbone gives the eager features on ImageNet weights", "[model][fused]") {
+    MobileNetV2 net;
+    load_tflite_backbone(net, test::shared_dir() / "models/imagenet/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    net->eval();
+    const int threads = torch::get_num_threads();
+    torch::set_num_threads(2);
+    c10::InferenceMode inference;
+    // 3 images: two uneven streams; 97: odd sizes pad symmetrically, 224 (even) pads after only.
+    const int size = GENERATE(224, 97);
+    const int batch = GENERATE(1, 3);
+    INFO("batch " << batch << ", size " << size);
+    const auto x = images(batch, size);
+    net->fused = false;
+    const auto eager = net->forward(x);
+    net->fused = true;
+    const auto fused = net->forward(x);
+    const auto again = net->forward(x);  // the second call reuses the plan and buffers
+    torch::set_num_threads(threads);
+    REQUIRE(fused.sizes() == eager.sizes());
+    CHECK(eager.abs().mean().item<double>() > 0.1);
+    // ReLU6 features in [0, 6]: float rounding in a different order stays far below 1e-3.
+    CHECK((fused - eager).abs().max().item<double>() < 1e-3);
+    CHECK(torch::equal(fused, again));
+}
+
+TEST_CASE("the fused backbone follows weight changes and runs bf16 within bf16 rounding", "[model][fused]") {
+    MobileNetV2 net;
+    net->eval();
+    c10::InferenceMode inference;
+    const auto x = images(2, 96);
+    const auto before = net->forward(x);
+    {
+        torch::NoGradGuard no_grad;
+        net->last_conv->conv->bias.add_(1.0);  // in place: the fused copy must notice
+    }
+    net->fused = false;
+    const auto eager = net->forward(x);
+    net->fused = true;
+    const auto fused = net->forward(x);
+    CHECK((fused - before).abs().max().item<double>() > 0.5);
+    CHECK((fused - eager).abs().max().item<double>() < 1e-3);
+    if (precision_supported(Precision::bf16)) {
+        net->precision = Precision::bf16;
+        const auto bf16 = net->forward(x);
+        CHECK((bf16 - eager).abs().max().item<double>() > 0);  // really another path
+        CHECK((bf16 - eager).abs().mean().item<double>() < 0.05 * eager.abs().mean().item<double>() + 1e-3);
+    }
+    CHECK_THROWS_WITH(precision_from_string("int4"), Contains("float, bf16"));
 }

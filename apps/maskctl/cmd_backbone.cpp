@@ -113,6 +113,9 @@ struct BenchOptions {
     double seconds = 10.0;
     int threads = 0;
     bool no_streams = false;
+    bool busy_core = false;
+    bool eager = false;
+    std::string precision = "float";
 };
 
 int run_bench(const BenchOptions& o) {
@@ -122,13 +125,25 @@ int run_bench(const BenchOptions& o) {
     if (!o.weights.empty()) load_tflite_backbone(net, o.weights);
     net->eval();
     net->parallel_streams = !o.no_streams;
-    std::cout << fmt::format("MobileNetV2 1.0 features, {0}x{0}, {1} threads, channels-last, {2} weights, {3}\n",
-                             o.size, torch::get_num_threads(), o.weights.empty() ? "random" : "imported",
+    net->fused = !o.eager;
+    net->precision = precision_from_string(o.precision);
+    std::cout << fmt::format("MobileNetV2 1.0 features, {0}x{0}, {1} threads, {2}, {3} weights, {4}\n", o.size,
+                             torch::get_num_threads(),
+                             o.eager ? "LibTorch eager channels-last"
+                                     : fmt::format("fused oneDNN, {}", to_string(net->precision)),
+                             o.weights.empty() ? "random" : "imported",
                              o.no_streams ? "ops split across threads" : "one stream per thread");
-    for (int batch : o.batches) {
-        const double ips = backbone_images_per_second(net, batch, o.size, o.seconds);
-        std::cout << fmt::format("batch {:>3}: {:7.1f} images/s  ({:.1f} ms per batch)\n", batch, ips,
-                                 1000.0 * batch / ips);
+    const auto print = [&](int batch, const char* when) {
+        const auto r = measure_backbone(net, batch, o.size, o.seconds);
+        std::cout << fmt::format("batch {:>3}{}: {:7.1f} images/s  ({:.1f} ms per batch)  {:7.1f} page faults/image  "
+                                 "{:4.1f}% system time\n",
+                                 batch, when, r.images_per_second, 1000.0 * batch / r.images_per_second,
+                                 r.faults_per_image, 100.0 * r.system_share);
+    };
+    for (int batch : o.batches) print(batch, "");
+    if (o.busy_core) {
+        const BusyCore busy;
+        for (int batch : o.batches) print(batch, ", one core busy");
     }
     return kExitOk;
 }
@@ -156,6 +171,10 @@ void setup(CLI::App& parent, int& exit_code) {
     bench->add_option("--seconds", b->seconds, "Time per batch size")->check(CLI::Range(0.1, 600.0));
     bench->add_option("--threads", b->threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 256));
     bench->add_flag("--no-streams", b->no_streams, "Split each op across threads instead of one stream per thread");
+    bench->add_flag("--eager", b->eager, "LibTorch's eager ops instead of the fused oneDNN backbone");
+    bench->add_option("--precision", b->precision, "Arithmetic of the fused backbone")
+        ->check(CLI::IsMember({"float", "bf16"}))->capture_default_str();
+    bench->add_flag("--busy-core", b->busy_core, "Measure again while another process keeps one core busy");
     bench->callback([b, &exit_code] { exit_code = run_bench(*b); });
 }
 

@@ -27,6 +27,7 @@
 
 // model
 #include "maskctl/model/classifier.hpp"
+#include "maskctl/model/fused_backbone.hpp"
 #include "maskctl/model/head.hpp"
 #include "maskctl/model/imagenet.hpp"
 #include "maskctl/model/mobilenetv2.hpp"

@@ -145,9 +145,14 @@ torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
     if (x.dim() != 4 || x.size(1) != 3)
         throw Error(fmt::format("MobileNetV2 expects a [N, 3, H, W] batch, got {}", fmt::join(x.sizes(), "x")));
     const int threads = at::get_num_threads();
+    const auto engine = trainable_blocks_ == 0 && fused ? fused_backbone() : nullptr;
     if (threads > 1 && trainable_blocks_ == 0 && parallel_streams)
-        return forward_streams(x, static_cast<int>(std::min<int64_t>(x.size(0), threads)));
-    return forward_frozen(x.contiguous(at::MemoryFormat::ChannelsLast));
+        return forward_streams(x, static_cast<int>(std::min<int64_t>(x.size(0), threads)), engine);
+    return forward_one(x, engine);
+}
+
+torch::Tensor MobileNetV2Impl::forward_one(torch::Tensor x, const std::shared_ptr<FusedBackbone>& engine) {
+    return engine ? engine->forward(x) : forward_frozen(x.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 // Frozen, so no graph to keep: each stream runs on one core, without the per-op fork/join that
@@ -155,7 +160,8 @@ torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
 // A batch of 1 is one stream on one compute thread: faster than two threads on one image. Even the
 // layout copy and the final cat run on one thread: a 2-thread op leaves an OpenMP worker spinning
 // beside the stream for a while after it, which measurably slowed the batch of 1.
-torch::Tensor MobileNetV2Impl::forward_streams(const torch::Tensor& x, int streams) {
+torch::Tensor MobileNetV2Impl::forward_streams(const torch::Tensor& x, int streams,
+                                               const std::shared_ptr<FusedBackbone>& engine) {
     const OmpThreads one(1);
     const auto parts = x.chunk(streams, 0);
     std::vector<torch::Tensor> outs(parts.size());
@@ -165,11 +171,26 @@ torch::Tensor MobileNetV2Impl::forward_streams(const torch::Tensor& x, int strea
         others.push_back(std::async(std::launch::async, [&, i] {
             c10::InferenceMode mode(inference);  // thread-local: carry the caller's over
             const OmpThreads one_here(1);
-            outs[i] = forward_frozen(parts[i].contiguous(at::MemoryFormat::ChannelsLast));
+            outs[i] = forward_one(parts[i], engine);
         }));
-    outs[0] = forward_frozen(parts[0].contiguous(at::MemoryFormat::ChannelsLast));
+    outs[0] = forward_one(parts[0], engine);
     for (auto& f : others) f.get();
     return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
+}
+
+std::shared_ptr<FusedBackbone> MobileNetV2Impl::fused_backbone() {
+    // Parameters are replaced (set_data) or overwritten in place (copy_, which bumps the version).
+    std::vector<int64_t> key{static_cast<int64_t>(precision)};
+    for (const auto& p : parameters()) {
+        key.push_back(reinterpret_cast<int64_t>(p.data_ptr()));
+        key.push_back(static_cast<int64_t>(p._version()));
+    }
+    const std::lock_guard lock(fused_mutex_);
+    if (!fused_ || key != fused_key_) {
+        fused_ = std::make_shared<FusedBackbone>(*this, precision);
+        fused_key_ = std::move(key);
+    }
+    return fused_;
 }
 
 torch::Tensor MobileNetV2Impl::forward_frozen(torch::Tensor x) {

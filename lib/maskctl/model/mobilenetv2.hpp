@@ -5,11 +5,16 @@
 // torchvision pads symmetrically. Weights and activations are kept channels-last: oneDNN's
 // depthwise kernels are about twice as fast on that layout as on NCHW.
 #include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
+
+#include "maskctl/model/fused_backbone.hpp"
 
 namespace maskctl {
 
@@ -87,6 +92,13 @@ public:
     // rounding; false = split every op across the threads instead.
     bool parallel_streams = true;
 
+    // With the whole backbone frozen (no gradient ever flows through it), forward runs on a
+    // FusedBackbone: the network compiled into fused oneDNN convolutions, rebuilt by itself when the
+    // weights or `precision` change. Same results up to float rounding (bf16: see fused_backbone.hpp);
+    // false = LibTorch's eager ops.
+    bool fused = true;
+    Precision precision = Precision::float32;
+
     SameConv stem{nullptr};
     torch::nn::ModuleList blocks{nullptr};  // InvertedResidual x 17
     SameConv last_conv{nullptr};
@@ -94,8 +106,13 @@ public:
 private:
     torch::Tensor run_blocks(torch::Tensor x, int first, int end);
     torch::Tensor forward_frozen(torch::Tensor x);
-    torch::Tensor forward_streams(const torch::Tensor& x, int streams);
+    torch::Tensor forward_streams(const torch::Tensor& x, int streams, const std::shared_ptr<FusedBackbone>& fused);
+    torch::Tensor forward_one(torch::Tensor x, const std::shared_ptr<FusedBackbone>& fused);
+    std::shared_ptr<FusedBackbone> fused_backbone();
     int trainable_blocks_ = 0;
+    std::mutex fused_mutex_;
+    std::shared_ptr<FusedBackbone> fused_;
+    std::vector<int64_t> fused_key_;  // what fused_ was built from: precision, weights' addresses and versions
 };
 TORCH_MODULE(MobileNetV2);
 

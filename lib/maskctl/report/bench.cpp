@@ -1,6 +1,7 @@
 #include "maskctl/report/bench.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -48,17 +49,45 @@ MachineInfo machine_info() {
     return m;
 }
 
-double backbone_images_per_second(MobileNetV2& net, int batch, int size, double seconds) {
+ProcessUsage process_usage() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    return {seconds(u.ru_utime), seconds(u.ru_stime), u.ru_minflt};
+}
+
+BackboneSpeed measure_backbone(MobileNetV2& net, int batch, int size, double seconds) {
     c10::InferenceMode inference;
     auto input = torch::rand({batch, 3, size, size}).mul_(2).sub_(1).contiguous(at::MemoryFormat::ChannelsLast);
     for (int i = 0; i < 2; ++i) net->forward(input);
     int iterations = 0;
+    const ProcessUsage before = process_usage();
     const auto start = Clock::now();
     do {
         net->forward(input);
         ++iterations;
     } while (seconds_since(start) < seconds || iterations < 3);
-    return iterations * batch / seconds_since(start);
+    const double wall = seconds_since(start);
+    const ProcessUsage after = process_usage();
+    const double images = static_cast<double>(iterations) * batch;
+    const double user = after.user_seconds - before.user_seconds, sys = after.system_seconds - before.system_seconds;
+    return {images / wall, static_cast<double>(after.minor_faults - before.minor_faults) / images,
+            user + sys > 0 ? sys / (user + sys) : 0.0};
+}
+
+BusyCore::BusyCore() {
+    pid_ = fork();
+    if (pid_ < 0) throw IoError(fmt::format("cannot start a busy process: {}", std::strerror(errno)));
+    if (pid_ == 0) {
+        for (volatile unsigned long spin = 0;; spin = spin + 1) {
+        }
+    }
+}
+
+BusyCore::~BusyCore() {
+    kill(pid_, SIGKILL);
+    while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
 }
 
 ThroughputResult time_loader_epoch(Loader& loader, int epoch) {

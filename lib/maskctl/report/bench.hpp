@@ -26,9 +26,40 @@ struct MachineInfo {
 };
 MachineInfo machine_info();
 
-// Images per second of the backbone's forward pass on random input under InferenceMode, after a
-// warm-up (oneDNN builds its kernels on first use): at least `seconds` and 3 iterations.
-double backbone_images_per_second(MobileNetV2& net, int batch, int size, double seconds);
+// CPU time and minor page faults of this process so far (getrusage, all threads).
+struct ProcessUsage {
+    double user_seconds = 0;
+    double system_seconds = 0;
+    long minor_faults = 0;
+};
+ProcessUsage process_usage();
+
+// What a timed loop cost beyond wall time: minor page faults per image (memory taken from the kernel
+// again instead of reused: each fault is expensive on virtual machines) and the share of CPU time
+// spent in the kernel.
+struct BackboneSpeed {
+    double images_per_second = 0;
+    double faults_per_image = 0;
+    double system_share = 0;  // system / (user + system) CPU time
+};
+
+// The backbone's forward pass on random input under InferenceMode, after a warm-up (oneDNN builds
+// its kernels on first use, the allocator fills its caches): at least `seconds` and 3 iterations.
+BackboneSpeed measure_backbone(MobileNetV2& net, int batch, int size, double seconds);
+
+// Another process that keeps one core busy for the lifetime of this object (a spinning child,
+// killed and reaped by the destructor): how a shared machine looks to maskctl. Throws IoError when
+// it cannot start.
+class BusyCore {
+public:
+    BusyCore();
+    ~BusyCore();
+    BusyCore(const BusyCore&) = delete;
+    BusyCore& operator=(const BusyCore&) = delete;
+
+private:
+    int pid_ = -1;
+};
 
 struct ThroughputResult {
     std::size_t images = 0;
