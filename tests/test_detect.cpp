@@ -12,35 +12,14 @@
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/train/trainer.hpp"
+#include "detect_model.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;
 using namespace maskctl;
+using maskctl::test::mask_model;
 
 namespace {
-
-// Trained once per test process (about 15 s) and shared by every test case here.
-const fs::path& mask_model() {
-    static test::TempDir dir("maskctl-detect-model");
-    static const fs::path model = [] {
-        for (const char* cls : {"with_mask", "without_mask"}) {
-            std::vector<fs::path> files;
-            for (const auto& e : fs::directory_iterator(test::shared_dir() / "data" / "face-mask-3833" / cls))
-                files.push_back(e.path());
-            std::sort(files.begin(), files.end());
-            fs::create_directories(dir / "data" / cls);
-            for (size_t i = 0; i < 150; ++i) fs::copy_file(files[i], dir / "data" / cls / files[i].filename());
-        }
-        Config c = load_config("", {"data.split.train=0.8", "data.split.val=0", "data.split.test=0.2",
-                                    "train.epochs=5", "train.feature_cache.views=1"});
-        c.data.root = (dir / "data").string();
-        c.output.runs_dir = (dir / "runs").string();
-        c.model.backbone.weights = (test::shared_dir() / "models/imagenet/tf2_mobilenet_v2_1.0_224_ptq.tflite").string();
-        TrainObserver quiet;
-        return train(c, {}, quiet).run_dir / "best.maskctl";
-    }();
-    return model;
-}
 
 DetectOptions options() {
     DetectOptions o;
@@ -318,7 +297,7 @@ TEST_CASE("maskctl detect: bad sources and flags give one clear error and exit 2
     CHECK(c5 != 0);
     auto [c7, o7] = test::run_cli(cli_base() + " --video x.mp4 --stats-every 5", tmp / "log");
     CHECK(c7 == 2);
-    CHECK_THAT(o7, Catch::Contains("--stats-every appends to the events file: add --events FILE"));
+    CHECK_THAT(o7, Catch::Contains("--stats-every writes to the events file or the broker: add --events FILE or --mqtt URL"));
     auto [c6, o6] = test::run_cli("detect -m " + quoted(mask_model()) + " --face-models /nonexistent --image " +
                                       quoted(test::shared_dir() / "media" / "pic1.jpeg"),
                                   tmp / "log");

@@ -14,6 +14,7 @@
 #include "console.hpp"
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/compliance.hpp"
+#include "maskctl/fleet/mqtt_output.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/detect/pipeline.hpp"
@@ -52,7 +53,9 @@ struct Args {
     std::string summary_json;  // where to write the DetectSummary (maskctl bench reads it)
     std::string name;          // camera name in the statistics (default: the host name)
     std::string stats_json;
-    double stats_every = 0;    // seconds between stats lines in the events file; 0 = none
+    double stats_every = 0;    // seconds between stats lines (events file, MQTT); 0 = none (15 with --mqtt)
+    std::string mqtt, mqtt_user, mqtt_password_file, mqtt_ca, mqtt_client_id, mqtt_prefix = "maskctl";
+    int mqtt_queue = 1000;
     std::string color_mask, color_no_mask, color_other;
 };
 
@@ -157,10 +160,12 @@ public:
             if (!events_) throw IoError(fmt::format("{}: cannot write the events file", a.events));
         }
         if (!a.on_violation.empty()) runner_ = std::make_unique<CommandRunner>(a.on_violation);
+        if (!a.mqtt.empty()) mqtt_ = std::make_unique<MqttOutput>(mqtt_options(a));
     }
 
     void on_event(const DetectEvent& e) override {
         stats_.add_event(e);
+        if (mqtt_) mqtt_->event(e);
         if (events_.is_open()) {
             nlohmann::json j = to_json(e);
             j["at"] = utc_timestamp();
@@ -175,7 +180,7 @@ public:
     bool on_frame(FrameResult& r) override {
         stats_.add_frame(r.faces);
         if (a_.stats_every > 0 && unix_now() >= next_stats_) {
-            write_stats_line();
+            publish_stats();
             next_stats_ = unix_now() + a_.stats_every;
         }
         if (runner_) runner_->reap();
@@ -202,8 +207,14 @@ public:
     // Flushes and closes every output; runs on normal ends and on Ctrl-C alike.
     void finish() {
         if (writer_) writer_->finish();
-        if (a_.stats_every > 0) write_stats_line();  // the final figures, whenever the last line was
+        if (a_.stats_every > 0) publish_stats();  // the final figures, whenever the last ones were
         if (events_.is_open()) events_.close();
+        if (mqtt_) {
+            if (const auto c = mqtt_->counters(); !c.connected && c.waiting > 0)
+                fmt::print(stderr, "mqtt: {} messages wait for the broker; giving it 5 s\n", c.waiting);
+            mqtt_left_ = mqtt_->close(5.0);  // says offline; gives a broker that is away 5 s to come back
+            mqtt_counters_ = mqtt_->counters();
+        }
         if (!a_.stats_json.empty()) write_file_atomic(a_.stats_json, to_json(stats_.snapshot()).dump(2) + "\n");
         if (show_) cv::destroyAllWindows();
         if (runner_ && runner_->wait(5.0) > 0 && !a_.quiet)
@@ -214,6 +225,11 @@ public:
     int commands_started() const { return runner_ ? runner_->started() : 0; }
     int commands_failed() const { return runner_ ? runner_->failed() : 0; }
     ComplianceSnapshot stats() const { return stats_.snapshot(); }
+    // After finish(): what the broker got.
+    std::optional<std::pair<MqttCounters, std::int64_t>> mqtt() const {
+        if (!mqtt_) return std::nullopt;
+        return std::make_pair(mqtt_counters_, mqtt_left_);
+    }
 
 private:
     static ComplianceOptions stats_options(const Args& a) {
@@ -222,10 +238,28 @@ private:
         return o;
     }
 
-    // {"type": "stats", "at", ...the snapshot without its chart series}: one line, like the events.
-    void write_stats_line() {
+    static MqttOutputOptions mqtt_options(const Args& a) {
+        MqttOutputOptions o;
+        o.name = a.name;
+        o.prefix = a.mqtt_prefix;
+        o.mqtt.url = a.mqtt;
+        o.mqtt.user = a.mqtt_user;
+        if (!a.mqtt_password_file.empty()) o.mqtt.password = read_password_file(a.mqtt_password_file);
+        o.mqtt.ca_file = a.mqtt_ca;
+        o.mqtt.client_id = a.mqtt_client_id;
+        o.mqtt.queue_size = static_cast<std::size_t>(a.mqtt_queue);
+        // One line per change of the connection's state, from the MQTT thread (stderr, whole lines).
+        o.mqtt.on_status = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+        return o;
+    }
+
+    // Events file: {"type": "stats", "at", ...the snapshot without its chart series}, one line like the
+    // events. Broker: the retained stats topic.
+    void publish_stats() {
+        const ComplianceSnapshot snap = stats_.snapshot();
+        if (mqtt_) mqtt_->stats(snap);
         if (!events_.is_open()) return;
-        nlohmann::json j = to_json(stats_.snapshot());
+        nlohmann::json j = to_json(snap);
         j.erase("series");
         j["type"] = "stats";
         j["at"] = j["timestamp"];
@@ -260,6 +294,9 @@ private:
     std::unique_ptr<CommandRunner> runner_;
     ComplianceStats stats_;
     double next_stats_ = 0;
+    std::unique_ptr<MqttOutput> mqtt_;
+    MqttCounters mqtt_counters_;
+    std::int64_t mqtt_left_ = 0;
 };
 
 std::unique_ptr<FrameSource> open_source(const Args& a, const std::atomic<bool>& stop) {
@@ -294,6 +331,11 @@ void print_summary(const DetectSummary& s, const AppObserver& obs, const Args& a
                total.without_mask, total.other, ratio ? fmt::format("{:.1f}%", *ratio * 100) : "-");
     if (!a.events.empty()) fmt::print("events: {}\n", a.events);
     if (!a.stats_json.empty()) fmt::print("statistics: {}\n", a.stats_json);
+    if (const auto m = obs.mqtt()) {
+        const auto& [c, left] = *m;
+        fmt::print("mqtt: {} messages delivered, {} dropped (queue full), {} undelivered at the end, {} connection{}\n",
+                   c.delivered, c.dropped, left, c.connects, c.connects == 1 ? "" : "s");
+    }
     fmt::print("\n{:<10} {:>8} {:>8} {:>8}\n", "stage", "mean ms", "p50 ms", "p95 ms");
     for (const auto& [name, st] : s.stages) fmt::print("{:<10} {:>8.1f} {:>8.1f} {:>8.1f}\n", name, st.mean, st.p50, st.p95);
 }
@@ -365,8 +407,18 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--summary-json", a->summary_json, "Write the frames/s and per-stage latencies as JSON");
     cmd->add_option("--name", a->name, "Camera name in the statistics and MQTT topics (default: the host name)");
     cmd->add_option("--stats-json", a->stats_json, "Write the compliance statistics (people with/without a mask, windows) as JSON at the end");
-    cmd->add_option("--stats-every", a->stats_every, "Append a statistics line to the --events file every S seconds")
+    cmd->add_option("--stats-every", a->stats_every,
+                    "Statistics every S seconds: a line in the --events file, the retained MQTT stats topic (default with --mqtt: 15)")
         ->check(CLI::PositiveNumber);
+    auto* mqtt = cmd->add_option_group("MQTT", "Publish events and statistics to a broker (docs/fleet.md)");
+    mqtt->add_option("--mqtt", a->mqtt, "Broker URL: mqtt://host[:1883] or mqtts://host[:8883]");
+    mqtt->add_option("--mqtt-user", a->mqtt_user, "User name for the broker");
+    mqtt->add_option("--mqtt-password-file", a->mqtt_password_file, "File whose first line is the password");
+    mqtt->add_option("--mqtt-ca", a->mqtt_ca, "CA certificate (PEM) to trust for mqtts://");
+    mqtt->add_option("--mqtt-client-id", a->mqtt_client_id, "Client id (default maskctl-<name>)");
+    mqtt->add_option("--mqtt-prefix", a->mqtt_prefix, "First topic level")->capture_default_str();
+    mqtt->add_option("--mqtt-queue", a->mqtt_queue, "Messages kept while the broker is away (the oldest is dropped first)")
+        ->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on the frames");
     cmd->add_option("--color-mask", a->color_mask, "Box colour for a mask (#RRGGBB)");
     cmd->add_option("--color-no-mask", a->color_no_mask, "Box colour for no mask (#RRGGBB)");
@@ -376,9 +428,16 @@ void setup(CLI::App& parent, int& exit_code) {
         if (a->gate && a->image.empty()) throw ConfigError("--gate works on photos: use it with --image");
         if (!a->image.empty() && (a->stats_every > 0 || !a->stats_json.empty()))
             throw ConfigError("--stats-json and --stats-every count tracked people: use a video, stream or camera");
-        if (a->stats_every > 0 && a->events.empty())
-            throw ConfigError("--stats-every appends to the events file: add --events FILE");
+        if (a->stats_every > 0 && a->events.empty() && a->mqtt.empty())
+            throw ConfigError("--stats-every writes to the events file or the broker: add --events FILE or --mqtt URL");
         if (a->name.empty()) a->name = host_name();
+        if (!a->mqtt.empty()) {
+            // Checked before the model loads: a typo should not cost a second.
+            parse_mqtt_url(a->mqtt);
+            check_topic_level(a->name, "--name");
+            check_topic_level(a->mqtt_prefix, "--mqtt-prefix");
+            if (a->stats_every == 0) a->stats_every = 15;
+        }
         // OpenCV logs every backend it tries to stderr; our errors already say what was tried.
         cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
         if (a->bench && a->max_frames == 0) a->max_frames = a->video.empty() ? 0 : 300;

@@ -7,6 +7,7 @@
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/config.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/process.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
 #include "maskctl/core/threads.hpp"
@@ -49,6 +50,11 @@
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/detect/tracker.hpp"
 #include "maskctl/detect/video_source.hpp"
+
+// fleet
+#include "maskctl/fleet/broker.hpp"
+#include "maskctl/fleet/mqtt_client.hpp"
+#include "maskctl/fleet/mqtt_output.hpp"
 
 // report
 #include "maskctl/report/bench.hpp"

@@ -1,8 +1,6 @@
 #include "maskctl/report/bench.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,12 +16,11 @@
 
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/process.hpp"
 #include "maskctl/core/threads.hpp"
 #include "maskctl/train/evaluator.hpp"
 #include "maskctl/model/head.hpp"
 #include "maskctl/core/version.hpp"
-
-extern char** environ;
 
 namespace maskctl {
 namespace {
@@ -131,18 +128,8 @@ LatencyStats time_head_step(const Config& config, int num_classes, int steps) {
 }
 
 ChildResult run_child(const std::vector<std::string>& argv, const std::filesystem::path& log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     const auto start = Clock::now();
-    pid_t pid = 0;
-    const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (err != 0) throw IoError(fmt::format("{}: cannot start: {}", argv.at(0), std::strerror(err)));
+    const pid_t pid = spawn_process(argv, log);
     int status = 0;
     rusage usage{};
     while (wait4(pid, &status, 0, &usage) < 0)
