@@ -85,7 +85,7 @@ TEST_CASE("a person in view for 500 frames counts once", "[compliance]") {
     CHECK(*two.since_start.compliance() == Approx(2.0 / 3));
 }
 
-TEST_CASE("a label flicker does not count two people; the majority label wins", "[compliance]") {
+TEST_CASE("a label flicker does not count two people, and the majority label wins", "[compliance]") {
     Scene s;
     s.event("appear", 7, kMask);
     for (int i = 0; i < 60; ++i) s.frame_with({{7, kMask}});

@@ -469,7 +469,7 @@ TEST_CASE("maskctl detect --mqtt: events, retained stats, online then offline, t
     CHECK(wait_for_line(sub, "maskctl/available offline", 10, 2));
 }
 
-TEST_CASE("broker killed mid-run: queued events arrive after the reconnect, in order, once; frames/s holds",
+TEST_CASE("broker killed mid-run: queued events arrive after the reconnect, in order, once, and frames/s holds",
           "[fleet][detect]") {
     test::TempDir tmp("maskctl-fleet-restart");
     LocalBrokerOptions bo;
