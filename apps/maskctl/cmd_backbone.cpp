@@ -135,10 +135,10 @@ int run_bench(const BenchOptions& o) {
                              o.no_streams ? "ops split across threads" : "one stream per thread");
     const auto print = [&](int batch, const char* when) {
         const auto r = measure_backbone(net, batch, o.size, o.seconds);
-        std::cout << fmt::format("batch {:>3}{}: {:7.1f} images/s  ({:.1f} ms per batch)  {:7.1f} page faults/image  "
-                                 "{:4.1f}% system time\n",
+        std::cout << fmt::format("batch {:>3}{}: {:7.1f} images/s  ({:.1f} ms per batch)  {:.1f} CPU ms/image  "
+                                 "{:.1f} page faults/image  {:.1f}% system time\n",
                                  batch, when, r.images_per_second, 1000.0 * batch / r.images_per_second,
-                                 r.faults_per_image, 100.0 * r.system_share);
+                                 r.cpu_ms_per_image, r.faults_per_image, 100.0 * r.system_share);
     };
     for (int batch : o.batches) print(batch, "");
     if (o.busy_core) {

@@ -58,13 +58,15 @@ void add_backbone_rows(const BackboneSpeed& r, int batch, Rows& rows) {
     else
         rows.add(name, r.images_per_second, "images/s", ">= 100", "random input, InferenceMode");
     rows.add(name + ", page faults", r.faults_per_image, "per image", "< 100",
-             fmt::format("minor faults; {:.1f}% system time", 100.0 * r.system_share));
+             fmt::format("minor faults; {:.1f}% system time; {:.1f} CPU ms/image", 100.0 * r.system_share,
+                         r.cpu_ms_per_image));
 }
 
 void bench_backbone(const Config& config, const BenchArgs& a, Rows& rows) {
     MobileNetV2 net;
     load_tflite_backbone(net, config.model.backbone.weights);
     net->eval();
+    net->precision = precision_from_string(config.model.backbone.precision);
     std::map<int, double> idle;
     for (int batch : {32, 1}) {
         const auto r = measure_backbone(net, batch, 224, a.seconds);

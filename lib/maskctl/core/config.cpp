@@ -36,7 +36,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DataConfig, root, layout, split, split_file, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AugmentConfig, enabled, rotation_range, width_shift_range, height_shift_range,
                                    shear_range, zoom_range, horizontal_flip, vertical_flip, fill_mode, cval,
                                    brightness_range, contrast_range, blur_range)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BackboneConfig, name, weights, trainable_blocks)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BackboneConfig, name, weights, trainable_blocks, precision)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HeadConfig, pool, pool_size, hidden_units, dropout)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ModelConfig, backbone, input_size, head, num_classes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScheduleConfig, type, step_size, gamma, decay, factor, patience, min_lr)
@@ -121,6 +121,7 @@ const std::vector<Rule>& rules() {
         {"model.backbone.name", K::Enum, "Backbone network.", 0, 0, false, false, false, {"mobilenetv2"}},
         {"model.backbone.weights", K::String, "ImageNet weights: a TFLite MobileNetV2 file."},
         {"model.backbone.trainable_blocks", K::Int, "Unfreeze the last K of the 17 inverted-residual blocks (0 = frozen).", 0, 17},
+        {"model.backbone.precision", K::Enum, "Arithmetic of the frozen backbone (feature caching, eval, predict, detect): `bf16` needs a CPU with AVX-512 BF16 or AMX; see docs/benchmarks.md.", 0, 0, false, false, false, {"float", "bf16"}},
         {"model.input_size", K::Int, "Square input size of the network in pixels.", 96, 512},
         {"model.head.pool", K::Enum, "Pooling over the 1280-channel feature map.", 0, 0, false, false, false, {"avg", "max"}},
         {"model.head.pool_size", K::Int, "Pool window (7 as in the Keras recipe); 0 = global pooling.", 0, 16},

@@ -24,6 +24,7 @@ ClassifierImpl::ClassifierImpl(const ModelConfig& config, int num_classes)
     config_.num_classes = num_classes;
     backbone = register_module("backbone", MobileNetV2());
     backbone->set_trainable_blocks(config.backbone.trainable_blocks);
+    backbone->precision = precision_from_string(config.backbone.precision);
     head = register_module("head", Head(config.head, kMobileNetV2Features, mobilenetv2_feature_size(config.input_size),
                                         config.input_size, num_classes));
 }

@@ -69,7 +69,7 @@ BackboneSpeed measure_backbone(MobileNetV2& net, int batch, int size, double sec
     const double images = static_cast<double>(iterations) * batch;
     const double user = after.user_seconds - before.user_seconds, sys = after.system_seconds - before.system_seconds;
     return {images / wall, static_cast<double>(after.minor_faults - before.minor_faults) / images,
-            user + sys > 0 ? sys / (user + sys) : 0.0};
+            user + sys > 0 ? sys / (user + sys) : 0.0, 1000.0 * (user + sys) / images};
 }
 
 BusyCore::BusyCore() {

@@ -41,6 +41,9 @@ struct BackboneSpeed {
     double images_per_second = 0;
     double faults_per_image = 0;
     double system_share = 0;  // system / (user + system) CPU time
+    // CPU time per image (user + system, all threads): depends far less on other jobs than images/s,
+    // so it compares paths on a busy machine.
+    double cpu_ms_per_image = 0;
 };
 
 // The backbone's forward pass on random input under InferenceMode, after a warm-up (oneDNN builds
