@@ -45,13 +45,13 @@ TEST_CASE("defaults reproduce the Keras MobileNetV2 recipe", "[config]") {
     CHECK(c.augment.shear_range == 0.15);
     CHECK(c.augment.horizontal_flip);
     CHECK_FALSE(c.augment.vertical_flip);
-    CHECK(c.augment.fill_mode == "nearest");
+    CHECK(c.augment.fill_mode == maskctl::FillMode::nearest);
     CHECK(c.model.backbone.trainable_blocks == 0);
-    CHECK(c.model.head.pool == "avg");
+    CHECK(c.model.head.pool == maskctl::Pool::avg);
     CHECK(c.model.head.pool_size == 7);
     CHECK(c.model.head.hidden_units == 128);
     CHECK(c.model.head.dropout == 0.5);
-    CHECK(c.train.optimizer == "adam");
+    CHECK(c.train.optimizer == maskctl::Optimizer::adam);
     CHECK(c.train.lr == 1e-4);
     CHECK(c.train.batch_size == 32);
     CHECK(c.train.epochs == 20);
@@ -91,7 +91,7 @@ TEST_CASE("overrides given with --set accept any key, with typed values", "[conf
                                      "data.root=/tmp/my photos", "data.class_names=[\"a\",\"b\",\"c\"]",
                                      "model.head.pool_size=0", "train.class_weights=balanced"});
     CHECK(c.train.epochs == 5);
-    CHECK(c.train.optimizer == "sgd");
+    CHECK(c.train.optimizer == maskctl::Optimizer::sgd);
     CHECK(c.train.momentum == 0.85);
     CHECK(c.train.nesterov);
     REQUIRE(c.augment.brightness_range);
@@ -100,7 +100,7 @@ TEST_CASE("overrides given with --set accept any key, with typed values", "[conf
     REQUIRE(c.data.class_names);
     CHECK(c.data.class_names->size() == 3);
     CHECK(c.model.head.pool_size == 0);
-    CHECK(c.train.class_weights.mode == "balanced");
+    CHECK(c.train.class_weights.mode == maskctl::ClassWeightMode::balanced);
 }
 
 TEST_CASE("a later --set wins and null resets an optional key", "[config]") {

@@ -24,14 +24,14 @@ TEST_CASE("run folders are numbered exp, exp2, exp3 and never reused", "[train]"
 TEST_CASE("learning-rate schedules", "[train]") {
     ScheduleConfig c;
     SECTION("Keras legacy decay is per iteration") {
-        c.type = "legacy_decay";
+        c.type = maskctl::ScheduleType::legacy_decay;
         c.decay = 1e-4 / 20;
         LrSchedule s(c, 1e-4, 20);
         CHECK(s.lr(0, 0) == 1e-4);
         CHECK(s.lr(3, 1000) == Approx(1e-4 / (1 + 5e-6 * 1000)));
     }
     SECTION("step") {
-        c.type = "step";
+        c.type = maskctl::ScheduleType::step;
         c.step_size = 5;
         c.gamma = 0.5;
         LrSchedule s(c, 0.1, 20);
@@ -40,7 +40,7 @@ TEST_CASE("learning-rate schedules", "[train]") {
         CHECK(s.lr(12, 0) == Approx(0.025));
     }
     SECTION("cosine goes from lr to min_lr") {
-        c.type = "cosine";
+        c.type = maskctl::ScheduleType::cosine;
         c.min_lr = 0.001;
         LrSchedule s(c, 0.1, 10);
         CHECK(s.lr(0, 0) == Approx(0.1));
@@ -48,7 +48,7 @@ TEST_CASE("learning-rate schedules", "[train]") {
         CHECK(s.lr(10, 0) == Approx(0.001));
     }
     SECTION("reduce on plateau drops after patience epochs without improvement, and resumes") {
-        c.type = "plateau";
+        c.type = maskctl::ScheduleType::plateau;
         c.patience = 1;
         c.factor = 0.1;
         LrSchedule s(c, 1.0, 10);
@@ -63,7 +63,7 @@ TEST_CASE("learning-rate schedules", "[train]") {
         CHECK(resumed.lr(4, 0) == Approx(0.1));
     }
     SECTION("constant") {
-        c.type = "constant";
+        c.type = maskctl::ScheduleType::constant;
         CHECK(LrSchedule(c, 0.01, 5).lr(4, 999) == 0.01);
     }
 }

@@ -22,13 +22,6 @@ namespace maskctl::app {
 namespace {
 
 namespace fs = std::filesystem;
-bool is_image_file(const fs::path& p) {
-    static const std::set<std::string> exts{".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"};
-    std::string ext = p.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    return exts.count(ext) > 0;
-}
-
 // Folders expand to the image files directly inside them, sorted by name.
 std::vector<fs::path> expand_images(const std::vector<std::string>& args) {
     std::vector<fs::path> out;
@@ -37,10 +30,7 @@ std::vector<fs::path> expand_images(const std::vector<std::string>& args) {
             out.emplace_back(a);
             continue;
         }
-        std::vector<fs::path> found;
-        for (const auto& e : fs::directory_iterator(a))
-            if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path());
-        std::sort(found.begin(), found.end());
+        const auto found = list_image_files(a, /*recursive=*/false);
         out.insert(out.end(), found.begin(), found.end());
     }
     return out;

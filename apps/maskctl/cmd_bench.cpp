@@ -133,12 +133,8 @@ TrainOutcome bench_train(const BenchArgs& a, const fs::path& work, Rows& rows) {
 
 // Speed does not depend on the head's weights: without a trained model, save an untrained one.
 fs::path untrained_model(const Config& config, const std::vector<std::string>& classes, const fs::path& work) {
-    Classifier model(config.model, static_cast<int>(classes.size()));
-    load_tflite_backbone(model->backbone, config.model.backbone.weights);
-    ModelInfo info;
-    info.class_names = classes;
-    info.preprocess = Preprocess{config.image_size()};
-    info.config = to_json(config);
+    Classifier model = imagenet_classifier(config.model, static_cast<int>(classes.size()));
+    const ModelInfo info = model_info(config, classes);
     const fs::path file = work / "untrained.maskctl";
     save_model(file, model, info);
     return file;

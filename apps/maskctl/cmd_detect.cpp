@@ -67,7 +67,7 @@ std::string host_name() {
 
 DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     DetectOptions o;
-    o.detector.kind = a.detector;
+    o.detector.kind = face_detector_kind(a.detector);
     o.detector.models_dir = a.face_models;
     o.detector.confidence = a.confidence;
     o.detector.min_face = a.min_face;
@@ -369,7 +369,7 @@ void setup(CLI::App& parent, int& exit_code) {
     src->add_option("--image", a->image, "Image file or folder: annotated copies are written out");
     src->require_option(1);
     cmd->add_option("--detector", a->detector, "Face detector")->capture_default_str()
-        ->check(CLI::IsMember({"yunet", "ssd", "haar"}));
+        ->check(CLI::IsMember(enum_choices<FaceDetectorKind>()));
     cmd->add_option("--face-models", a->face_models, "Folder with the face detector model files")->capture_default_str();
     cmd->add_option("--confidence", a->confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
         ->check(CLI::Range(0.0, 1.0));

@@ -20,11 +20,7 @@ std::vector<Sample> collect(const std::vector<std::string>& inputs) {
     for (const auto& in : inputs) {
         const fs::path p(in);
         if (fs::is_directory(p)) {
-            std::vector<fs::path> files;
-            for (const auto& e : fs::recursive_directory_iterator(p))
-                if (e.is_regular_file() && has_image_extension(e.path())) files.push_back(e.path());
-            std::sort(files.begin(), files.end());
-            for (auto& f : files) out.push_back({f, -1});
+            for (auto& f : list_image_files(p)) out.push_back({f, -1});
         } else if (fs::exists(p)) {
             out.push_back({p, -1});
         } else {

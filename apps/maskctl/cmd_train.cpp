@@ -79,7 +79,7 @@ void setup(CLI::App& parent, int& exit_code) {
         }
         fmt::print("{} in {:.1f} s ({})\n", r.stopped_early ? "stopped early" : "done", r.seconds, r.mode);
         fmt::print("results saved to {}/\n", r.run_dir.string());
-        fmt::print("  best.maskctl, last.maskctl   models (best by {})\n", config.train.best_metric);
+        fmt::print("  best.maskctl, last.maskctl   models (best by {})\n", enum_name(config.train.best_metric));
         fmt::print("  results.png, confusion_matrix.png, report.txt, history.csv, log.jsonl, config.json, split.csv\n");
         exit_code = kExitOk;
     });

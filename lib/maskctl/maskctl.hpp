@@ -6,7 +6,9 @@
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/config.hpp"
+#include "maskctl/core/enum_names.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
 #include "maskctl/core/process.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
@@ -17,6 +19,7 @@
 // plot
 #include "maskctl/plot/chart.hpp"
 #include "maskctl/plot/plots.hpp"
+#include "maskctl/plot/text.hpp"
 
 // data
 #include "maskctl/data/augment.hpp"

@@ -46,14 +46,16 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FeatureCacheConfig, enabled, views)
 
 // Class weights read as null, "balanced" or [w0, w1, ...] in JSON.
 static void to_json(json& j, const ClassWeights& w) {
-    if (w.mode == "balanced") j = "balanced";
-    else if (w.mode == "manual") j = w.values;
-    else j = nullptr;
+    switch (w.mode) {
+        case ClassWeightMode::balanced: j = "balanced"; return;
+        case ClassWeightMode::manual: j = w.values; return;
+        case ClassWeightMode::none: j = nullptr; return;
+    }
 }
 static void from_json(const json& j, ClassWeights& w) {
     if (j.is_null()) w = {};
-    else if (j.is_string()) w = {j.get<std::string>(), {}};
-    else w = {"manual", j.get<std::vector<double>>()};
+    else if (j.is_string()) w = {ClassWeightMode::balanced, {}};  // the only string validation lets through
+    else w = {ClassWeightMode::manual, j.get<std::vector<double>>()};
 }
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, optimizer, lr, momentum, nesterov, weight_decay, schedule,
@@ -95,7 +97,7 @@ const std::vector<Rule>& rules() {
     using K = Kind;
     static const std::vector<Rule> table = {
         {"data.root", K::String, "Dataset folder. Relative paths are taken from the current directory."},
-        {"data.layout", K::Enum, "`flat` = root/<class>/*, split by `data.split`; `split` = root/{train,val,test}/<class>/* (case-insensitive, `validation` accepted); `auto` picks one.", 0, 0, false, false, false, {"auto", "flat", "split"}},
+        {"data.layout", K::Enum, "`flat` = root/<class>/*, split by `data.split`; `split` = root/{train,val,test}/<class>/* (case-insensitive, `validation` accepted); `auto` picks one.", 0, 0, false, false, false, enum_choices<Layout>()},
         {"data.split.train", K::Number, "Fraction of each class used for training (flat layout).", 0, 1, true, false},
         {"data.split.val", K::Number, "Fraction of each class held out for validation. 0 = validate on the test split, as the Keras recipe does.", 0, 1, false, true},
         {"data.split.test", K::Number, "Fraction of each class held out for the final test.", 0, 1, false, true},
@@ -112,29 +114,29 @@ const std::vector<Rule>& rules() {
         {"augment.zoom_range", K::ZoomRange, "Zoom factor: a number z means [1-z, 1+z], or give [lo, hi].", 0, 10, true, false},
         {"augment.horizontal_flip", K::Bool, "Randomly mirror left-right."},
         {"augment.vertical_flip", K::Bool, "Randomly flip upside down."},
-        {"augment.fill_mode", K::Enum, "How pixels outside the source are filled.", 0, 0, false, false, false, {"nearest", "constant", "reflect", "wrap"}},
+        {"augment.fill_mode", K::Enum, "How pixels outside the source are filled.", 0, 0, false, false, false, enum_choices<FillMode>()},
         {"augment.cval", K::Number, "Fill value (0-255) for `fill_mode` constant.", 0, 255},
         {"augment.brightness_range", K::Pair, "Random brightness factor [lo, hi]; null = off.", 0, 10, true, false, true},
         {"augment.contrast_range", K::Pair, "Random contrast factor [lo, hi] around the image mean; null = off.", 0, 10, true, false, true},
         {"augment.blur_range", K::Pair, "Random Gaussian blur sigma in pixels [lo, hi]; null = off.", 0, 20, false, false, true},
 
-        {"model.backbone.name", K::Enum, "Backbone network.", 0, 0, false, false, false, {"mobilenetv2"}},
+        {"model.backbone.name", K::Enum, "Backbone network.", 0, 0, false, false, false, enum_choices<Backbone>()},
         {"model.backbone.weights", K::String, "ImageNet weights: a TFLite MobileNetV2 file."},
         {"model.backbone.trainable_blocks", K::Int, "Unfreeze the last K of the 17 inverted-residual blocks (0 = frozen).", 0, 17},
         {"model.backbone.precision", K::Enum, "Arithmetic of the frozen backbone (feature caching, eval, predict, detect): `bf16` needs a CPU with AVX-512 BF16 or AMX; see docs/benchmarks.md.", 0, 0, false, false, false, {"float", "bf16"}},
         {"model.input_size", K::Int, "Square input size of the network in pixels.", 96, 512},
-        {"model.head.pool", K::Enum, "Pooling over the 1280-channel feature map.", 0, 0, false, false, false, {"avg", "max"}},
+        {"model.head.pool", K::Enum, "Pooling over the 1280-channel feature map.", 0, 0, false, false, false, enum_choices<Pool>()},
         {"model.head.pool_size", K::Int, "Pool window (7 as in the Keras recipe); 0 = global pooling.", 0, 16},
         {"model.head.hidden_units", K::Int, "Units of the hidden Dense + ReLU layer; 0 = none.", 0, 65536},
         {"model.head.dropout", K::Number, "Dropout probability before the output layer.", 0, 1, false, true},
         {"model.num_classes", K::Int, "Number of classes; null = the number found in the data.", 2, 10000, false, false, true},
 
-        {"train.optimizer", K::Enum, "Optimizer.", 0, 0, false, false, false, {"adam", "sgd"}},
+        {"train.optimizer", K::Enum, "Optimizer.", 0, 0, false, false, false, enum_choices<Optimizer>()},
         {"train.lr", K::Number, "Initial learning rate.", 0, 10, true, false},
         {"train.momentum", K::Number, "SGD momentum.", 0, 1, false, true},
         {"train.nesterov", K::Bool, "SGD with Nesterov momentum."},
         {"train.weight_decay", K::Number, "L2 weight decay.", 0, 1, false, true},
-        {"train.schedule.type", K::Enum, "Learning-rate schedule; `legacy_decay` is Keras' lr / (1 + decay * iterations).", 0, 0, false, false, false, {"constant", "step", "cosine", "legacy_decay", "plateau"}},
+        {"train.schedule.type", K::Enum, "Learning-rate schedule; `legacy_decay` is Keras' lr / (1 + decay * iterations).", 0, 0, false, false, false, enum_choices<ScheduleType>()},
         {"train.schedule.step_size", K::Int, "step: epochs between drops.", 1, 100000},
         {"train.schedule.gamma", K::Number, "step: multiplier at each drop.", 0, 1, true, false},
         {"train.schedule.decay", K::Number, "legacy_decay: decay per iteration (Keras recipe: lr / epochs).", 0, 1},
@@ -144,11 +146,11 @@ const std::vector<Rule>& rules() {
         {"train.batch_size", K::Int, "Images per training step.", 1, 4096},
         {"train.epochs", K::Int, "Number of passes over the training split.", 1, 100000},
         {"train.early_stopping.enabled", K::Bool, "Stop when the monitored metric stops improving."},
-        {"train.early_stopping.monitor", K::Enum, "Validation metric watched by early stopping.", 0, 0, false, false, false, {"val_loss", "val_accuracy", "val_f1"}},
+        {"train.early_stopping.monitor", K::Enum, "Validation metric watched by early stopping.", 0, 0, false, false, false, enum_choices<Metric>()},
         {"train.early_stopping.patience", K::Int, "Epochs without improvement before stopping.", 0, 100000},
         {"train.early_stopping.min_delta", K::Number, "Smallest change that counts as an improvement.", 0, 1},
         {"train.early_stopping.restore_best", K::Bool, "Keep the best epoch's weights when stopping."},
-        {"train.best_metric", K::Enum, "Validation metric that picks the `best` model file.", 0, 0, false, false, false, {"val_loss", "val_accuracy", "val_f1"}},
+        {"train.best_metric", K::Enum, "Validation metric that picks the `best` model file.", 0, 0, false, false, false, enum_choices<Metric>()},
         {"train.class_weights", K::ClassWeights, "null, `balanced` (n / (classes * count)) or one positive weight per class.", 0, kInf, true, false, true},
         {"train.seed", K::Int, "Seed of weight init, shuffling, dropout and augmentation.", 0, 2147483647},
         {"train.threads", K::Int, "Compute threads; 0 = all cores.", 0, 1024},
@@ -394,7 +396,7 @@ void check_consistency(const std::string& source, const Config& c) {
     const std::optional<size_t> known_classes =
         c.data.class_names ? std::optional<size_t>(c.data.class_names->size())
                            : (n ? std::optional<size_t>(*n) : std::nullopt);
-    if (w.mode == "manual" && known_classes && w.values.size() != *known_classes)
+    if (w.mode == ClassWeightMode::manual && known_classes && w.values.size() != *known_classes)
         throw ConfigError(fmt::format("{}: key 'train.class_weights' has {} values, expected {} (one per class)",
                                       source, w.values.size(), *known_classes));
 }

@@ -9,7 +9,48 @@
 
 #include <nlohmann/json.hpp>
 
+#include "maskctl/core/enum_names.hpp"
+
 namespace maskctl {
+
+// ---- Options with a fixed set of values, spelled in JSON as in the comments ------------------------
+
+enum class Layout { automatic, flat, split };  // auto | flat | split
+MASKCTL_ENUM_NAMES(Layout, {{Layout::automatic, "auto"}, {Layout::flat, "flat"}, {Layout::split, "split"}})
+
+enum class FillMode { nearest, constant, reflect, wrap };
+MASKCTL_ENUM_NAMES(FillMode, {{FillMode::nearest, "nearest"},
+                              {FillMode::constant, "constant"},
+                              {FillMode::reflect, "reflect"},
+                              {FillMode::wrap, "wrap"}})
+
+enum class Backbone { mobilenetv2 };
+MASKCTL_ENUM_NAMES(Backbone, {{Backbone::mobilenetv2, "mobilenetv2"}})
+
+enum class Pool { avg, max };
+MASKCTL_ENUM_NAMES(Pool, {{Pool::avg, "avg"}, {Pool::max, "max"}})
+
+enum class ScheduleType { constant, step, cosine, legacy_decay, plateau };
+MASKCTL_ENUM_NAMES(ScheduleType, {{ScheduleType::constant, "constant"},
+                                  {ScheduleType::step, "step"},
+                                  {ScheduleType::cosine, "cosine"},
+                                  {ScheduleType::legacy_decay, "legacy_decay"},
+                                  {ScheduleType::plateau, "plateau"}})
+
+// A validation metric: picks the best epoch and drives early stopping.
+enum class Metric { val_loss, val_accuracy, val_f1 };
+MASKCTL_ENUM_NAMES(Metric, {{Metric::val_loss, "val_loss"},
+                            {Metric::val_accuracy, "val_accuracy"},
+                            {Metric::val_f1, "val_f1"}})
+
+enum class Optimizer { adam, sgd };
+MASKCTL_ENUM_NAMES(Optimizer, {{Optimizer::adam, "adam"}, {Optimizer::sgd, "sgd"}})
+
+// In JSON: null, "balanced" or a list of weights (see ClassWeights).
+enum class ClassWeightMode { none, balanced, manual };
+MASKCTL_ENUM_NAMES(ClassWeightMode, {{ClassWeightMode::none, "none"},
+                                     {ClassWeightMode::balanced, "balanced"},
+                                     {ClassWeightMode::manual, "manual"}})
 
 struct SplitRatios {
     double train = 0.8;
@@ -20,7 +61,7 @@ struct SplitRatios {
 
 struct DataConfig {
     std::string root = "data/face-mask-3833";
-    std::string layout = "auto";  // auto | flat (root/<class>/*) | split (root/{train,val,test}/<class>/*)
+    Layout layout = Layout::automatic;  // flat: root/<class>/*; split: root/{train,val,test}/<class>/*
     SplitRatios split;
     std::string split_file;  // CSV of (split, label, path) to reproduce a split exactly; empty = compute from seed
     int seed = 42;
@@ -38,7 +79,7 @@ struct AugmentConfig {
     std::array<double, 2> zoom_range{0.85, 1.15};  // a number z in JSON means [1-z, 1+z]
     bool horizontal_flip = true;
     bool vertical_flip = false;
-    std::string fill_mode = "nearest";  // nearest | constant | reflect | wrap
+    FillMode fill_mode = FillMode::nearest;
     double cval = 0.0;                  // fill value for fill_mode "constant"
     std::optional<std::array<double, 2>> brightness_range;  // multiplicative factor range
     std::optional<std::array<double, 2>> contrast_range;    // factor around the image mean
@@ -47,7 +88,7 @@ struct AugmentConfig {
 };
 
 struct BackboneConfig {
-    std::string name = "mobilenetv2";
+    Backbone name = Backbone::mobilenetv2;
     std::string weights = "data/models/imagenet/tf2_mobilenet_v2_1.0_224_ptq.tflite";
     int trainable_blocks = 0;  // unfreeze the last K inverted-residual blocks (0 = fully frozen)
     std::string precision = "float";  // float | bf16: arithmetic of the frozen backbone at inference
@@ -55,7 +96,7 @@ struct BackboneConfig {
 };
 
 struct HeadConfig {
-    std::string pool = "avg";  // avg | max
+    Pool pool = Pool::avg;
     int pool_size = 7;         // 0 = global pooling
     int hidden_units = 128;    // 0 = no hidden layer
     double dropout = 0.5;
@@ -71,7 +112,7 @@ struct ModelConfig {
 };
 
 struct ScheduleConfig {
-    std::string type = "legacy_decay";  // constant | step | cosine | legacy_decay | plateau
+    ScheduleType type = ScheduleType::legacy_decay;
     int step_size = 10;       // step: epochs between drops
     double gamma = 0.1;       // step: multiplier at each drop
     double decay = 5e-6;      // legacy_decay: lr / (1 + decay * iterations), Keras' INIT_LR / EPOCHS
@@ -83,7 +124,7 @@ struct ScheduleConfig {
 
 struct EarlyStoppingConfig {
     bool enabled = false;
-    std::string monitor = "val_loss";  // val_loss | val_accuracy | val_f1
+    Metric monitor = Metric::val_loss;
     int patience = 5;
     double min_delta = 0.0;
     bool restore_best = true;
@@ -99,13 +140,13 @@ struct FeatureCacheConfig {
 
 // Class weights: unset, "balanced" (n_samples / (n_classes * count)), or one positive weight per class.
 struct ClassWeights {
-    std::string mode = "none";  // none | balanced | manual
+    ClassWeightMode mode = ClassWeightMode::none;
     std::vector<double> values;
     bool operator==(const ClassWeights&) const = default;
 };
 
 struct TrainConfig {
-    std::string optimizer = "adam";  // adam | sgd
+    Optimizer optimizer = Optimizer::adam;
     double lr = 1e-4;
     double momentum = 0.9;  // sgd only
     bool nesterov = false;  // sgd only
@@ -114,7 +155,7 @@ struct TrainConfig {
     int batch_size = 32;
     int epochs = 20;
     EarlyStoppingConfig early_stopping;
-    std::string best_metric = "val_loss";  // val_loss | val_accuracy | val_f1
+    Metric best_metric = Metric::val_loss;
     ClassWeights class_weights;
     int seed = 42;
     int threads = 0;  // compute threads; 0 = all cores

@@ -1,7 +1,9 @@
 #pragma once
 // Programs run beside maskctl (a broker for the tests and benchmarks, a child maskctl measured by the
-// bench): started with posix_spawn (fork is unsafe with threads running), output appended to a log.
+// bench, violation commands of maskctl detect): started with posix_spawn, not fork, because fork in a
+// process with running threads may copy a lock held by another thread into the child.
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,8 +11,16 @@
 
 namespace maskctl {
 
-// Starts `argv` (argv[0] is the program path) with stdout and stderr appended to `log` and returns its
-// pid without waiting. Throws IoError naming the program when it cannot be started.
+struct SpawnOptions {
+    std::map<std::string, std::string> env;  // set in the child's environment (the rest is inherited)
+    std::filesystem::path output;            // stdout and stderr appended here; empty = inherited
+};
+
+// Starts `argv` (argv[0] is the program path, not searched in PATH) and returns its pid without
+// waiting. Throws IoError naming the program when it cannot be started.
+pid_t spawn_process(const std::vector<std::string>& argv, const SpawnOptions& options);
+
+// The same with stdout and stderr appended to `log`.
 pid_t spawn_process(const std::vector<std::string>& argv, const std::filesystem::path& log);
 
 // A child process that lives as long as this object: the destructor stops it, so a failing test or

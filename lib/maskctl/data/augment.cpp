@@ -63,12 +63,14 @@ cv::Matx23d augment_matrix(const AugmentParams& p, cv::Size src, cv::Size dst) {
     return {linear(0, 0), linear(0, 1), offset[0], linear(1, 0), linear(1, 1), offset[1]};
 }
 
-int border_mode(std::string_view fill_mode) {
-    if (fill_mode == "nearest") return cv::BORDER_REPLICATE;
-    if (fill_mode == "constant") return cv::BORDER_CONSTANT;
-    if (fill_mode == "reflect") return cv::BORDER_REFLECT;  // abcd|dcba, Keras' (scipy's) "reflect"
-    if (fill_mode == "wrap") return cv::BORDER_WRAP;
-    throw ConfigError(fmt::format("augment.fill_mode: \"{}\" is not nearest, constant, reflect or wrap", fill_mode));
+int border_mode(FillMode fill_mode) {
+    switch (fill_mode) {
+        case FillMode::nearest: return cv::BORDER_REPLICATE;
+        case FillMode::constant: return cv::BORDER_CONSTANT;
+        case FillMode::reflect: return cv::BORDER_REFLECT;  // abcd|dcba, Keras' (scipy's) "reflect"
+        case FillMode::wrap: return cv::BORDER_WRAP;
+    }
+    return cv::BORDER_REPLICATE;
 }
 
 cv::Mat augment_image(const cv::Mat& rgb, const AugmentParams& params, const AugmentConfig& config, int size) {

@@ -44,7 +44,7 @@ cv::Matx23d augment_matrix(const AugmentParams& params, cv::Size src, cv::Size d
 
 // fill_mode -> OpenCV border: nearest -> REPLICATE, constant -> CONSTANT (cval), reflect -> REFLECT
 // (Keras' abcddcba), wrap -> WRAP. Throws ConfigError for anything else.
-int border_mode(std::string_view fill_mode);
+int border_mode(FillMode fill_mode);
 
 // Applies `params` to an 8-bit RGB image and returns a size x size 8-bit RGB image. Images more
 // than twice the output size are first shrunk with area averaging (to avoid aliasing in the warp).

@@ -296,9 +296,7 @@ Dataset open_dataset(const DataConfig& config) {
     std::error_code ec;
     if (!fs::is_directory(dataset.root, ec))
         throw DataError(fmt::format("data.root {}: folder not found", dataset.root.string()));
-    if (config.layout != "auto" && config.layout != "flat" && config.layout != "split")
-        throw ConfigError(fmt::format("data.layout: \"{}\" is not auto, flat or split", config.layout));
-    dataset.layout = config.layout == "auto" ? detect_layout(dataset.root) : config.layout;
+    dataset.layout = config.layout == Layout::automatic ? detect_layout(dataset.root) : enum_name(config.layout);
     if (dataset.layout == "flat") open_flat(config, dataset);
     else open_split(config, dataset);
     return dataset;

@@ -12,6 +12,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "maskctl/core/files.hpp"
+
 namespace maskctl {
 namespace {
 
@@ -149,17 +151,33 @@ bool has_image_extension(const std::filesystem::path& path) {
     return std::find(known.begin(), known.end(), ext) != known.end();
 }
 
-std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path) {
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder, bool recursive) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> files;
+    const auto add = [&](const fs::directory_entry& e) {
+        std::error_code ec;
+        if (e.is_regular_file(ec) && has_image_extension(e.path())) files.push_back(e.path());
+    };
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) fail(ImageProblem::unreadable, path.string(), "a folder");
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) fail(open_problem(path), path.string());
-    const auto size = static_cast<std::size_t>(in.tellg());
-    if (size == 0) fail(ImageProblem::empty, path.string());
-    std::vector<unsigned char> bytes(size);
-    in.seekg(0);
-    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-        fail(ImageProblem::unreadable, path.string(), "read failed");
+    if (recursive) {
+        for (const auto& e : fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec))
+            add(e);
+    } else {
+        for (const auto& e : fs::directory_iterator(folder, fs::directory_options::skip_permission_denied, ec)) add(e);
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path) {
+    std::vector<unsigned char> bytes;
+    switch (read_file(path, bytes)) {
+        case FileProblem::none: break;
+        case FileProblem::missing: fail(ImageProblem::missing, path.string());
+        case FileProblem::not_a_file: fail(ImageProblem::unreadable, path.string(), "not a regular file");
+        case FileProblem::unreadable: fail(ImageProblem::unreadable, path.string());
+    }
+    if (bytes.empty()) fail(ImageProblem::empty, path.string());
     return bytes;
 }
 
@@ -177,8 +195,12 @@ ImageProblem check_image_bytes(const std::vector<unsigned char>& bytes) {
 }
 
 ImageProblem check_image_file(const std::filesystem::path& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) return ImageProblem::unreadable;
+    switch (file_problem(path)) {  // before opening: a FIFO would block the open
+        case FileProblem::none: break;
+        case FileProblem::missing: return ImageProblem::missing;
+        case FileProblem::not_a_file:
+        case FileProblem::unreadable: return ImageProblem::unreadable;
+    }
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) return open_problem(path);
     const auto size = static_cast<std::size_t>(in.tellg());

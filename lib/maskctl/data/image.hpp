@@ -43,6 +43,10 @@ private:
 // True for the extensions OpenCV decodes (jpg, jpeg, png, bmp, webp, tif, tiff, ...), in any letter case.
 bool has_image_extension(const std::filesystem::path& path);
 
+// The image files (by extension) in `folder`, and in its subfolders when `recursive`, sorted by path.
+// Folders that cannot be listed are skipped.
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder, bool recursive = true);
+
 // Reads a whole file. Throws ImageError (missing, unreadable, empty).
 std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path);
 

@@ -42,7 +42,6 @@ cv::Mat load_sample_image(const Sample& sample, std::size_t index, int epoch, co
 Loader::Loader(std::vector<Sample> samples, LoaderOptions options)
     : samples_(std::move(samples)), options_(std::move(options)) {
     if (options_.batch_size < 1) throw ConfigError(fmt::format("train.batch_size: {} must be >= 1", options_.batch_size));
-    if (options_.augment) border_mode(options_.augment->fill_mode);  // fail now, not inside a worker
     const int workers = resolve_workers(options_.workers);
     if (options_.queue_batches <= 0) options_.queue_batches = 2 * workers;
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });

@@ -7,12 +7,10 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include "maskctl/core/errors.hpp"
-
-extern char** environ;
+#include "maskctl/core/process.hpp"
 
 namespace maskctl {
 
@@ -24,23 +22,9 @@ CommandRunner::~CommandRunner() { wait(2.0); }
 
 pid_t CommandRunner::start(const std::map<std::string, std::string>& env) {
     reap();
-    // posix_spawn, not fork: fork in a process with running threads (capture, detection) may copy
-    // a lock held by another thread into the child.
-    std::vector<std::string> entries;
-    for (char** e = environ; e && *e; ++e) {
-        const std::string entry(*e);
-        const auto name = entry.substr(0, entry.find('='));
-        if (!env.count(name)) entries.push_back(entry);
-    }
-    for (const auto& [k, v] : env) entries.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& e : entries) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::string sh = "/bin/sh", dash_c = "-c", cmd = command_;
-    char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, envp.data());
-    if (rc != 0) throw IoError(fmt::format("cannot start '{}': {}", command_, std::strerror(rc)));
+    SpawnOptions options;
+    options.env = env;
+    const pid_t pid = spawn_process({"/bin/sh", "-c", command_}, options);
     children_.push_back(pid);
     ++started_;
     return pid;

@@ -168,9 +168,20 @@ private:
 
 }  // namespace
 
-float default_confidence(const std::string& kind) {
-    if (kind == "yunet") return 0.6f;
-    if (kind == "ssd") return 0.5f;
+FaceDetectorKind face_detector_kind(const std::string& name) {
+    if (const auto kind = parse_enum<FaceDetectorKind>(name)) return *kind;
+    auto names = enum_choices<FaceDetectorKind>();
+    const std::string last = names.back();
+    names.pop_back();
+    throw ConfigError(fmt::format("face detector is '{}', expected {} or {}", name, fmt::join(names, ", "), last));
+}
+
+float default_confidence(FaceDetectorKind kind) {
+    switch (kind) {
+        case FaceDetectorKind::yunet: return 0.6f;
+        case FaceDetectorKind::ssd: return 0.5f;
+        case FaceDetectorKind::haar: return 0.0f;  // Haar has no score
+    }
     return 0.0f;
 }
 
@@ -180,10 +191,12 @@ std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& opti
     if (o.confidence > 1)
         throw ConfigError(fmt::format("face detector confidence is {}, expected 0..1", o.confidence));
     if (o.min_face < 1) throw ConfigError(fmt::format("minimum face size is {}, expected >= 1", o.min_face));
-    if (o.kind == "yunet") return std::make_unique<YuNetDetector>(o);
-    if (o.kind == "ssd") return std::make_unique<SsdDetector>(o);
-    if (o.kind == "haar") return std::make_unique<HaarDetector>(o);
-    throw ConfigError(fmt::format("face detector is '{}', expected yunet, ssd or haar", o.kind));
+    switch (o.kind) {
+        case FaceDetectorKind::yunet: return std::make_unique<YuNetDetector>(o);
+        case FaceDetectorKind::ssd: return std::make_unique<SsdDetector>(o);
+        case FaceDetectorKind::haar: return std::make_unique<HaarDetector>(o);
+    }
+    throw ConfigError("unknown face detector");
 }
 
 cv::Rect face_crop_rect(const cv::Rect2f& box, float pad, float shift_down) {

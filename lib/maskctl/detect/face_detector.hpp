@@ -9,6 +9,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "maskctl/core/enum_names.hpp"
+
 namespace maskctl {
 
 struct Face {
@@ -16,8 +18,16 @@ struct Face {
     float score = 1.0f;  // detector confidence 0..1 (Haar: 1)
 };
 
+enum class FaceDetectorKind { yunet, ssd, haar };
+MASKCTL_ENUM_NAMES(FaceDetectorKind, {{FaceDetectorKind::yunet, "yunet"},
+                                      {FaceDetectorKind::ssd, "ssd"},
+                                      {FaceDetectorKind::haar, "haar"}})
+
+// A detector name as typed (flags); throws ConfigError naming the known ones.
+FaceDetectorKind face_detector_kind(const std::string& name);
+
 struct FaceDetectorOptions {
-    std::string kind = "yunet";  // yunet | ssd | haar
+    FaceDetectorKind kind = FaceDetectorKind::yunet;
     // Holds face_detection_yunet_2022mar.onnx, opencv_face_detector_uint8.pb and opencv_face_detector.pbtxt.
     std::filesystem::path models_dir = "data/models/face";
     std::filesystem::path haar_cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
@@ -30,7 +40,7 @@ struct FaceDetectorOptions {
 };
 
 // The score threshold each detector works well at on masked faces (see docs/detect.md).
-float default_confidence(const std::string& kind);
+float default_confidence(FaceDetectorKind kind);
 
 class FaceDetector {
 public:
@@ -40,7 +50,7 @@ public:
     virtual std::string name() const = 0;
 };
 
-// Loads the detector `options.kind`. Throws ConfigError for an unknown kind or a bad option and
+// Loads the detector `options.kind`. Throws ConfigError for a bad option and
 // ModelFileError naming the file when a model file is missing or OpenCV cannot load it.
 std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& options);
 

@@ -197,11 +197,8 @@ std::vector<fs::path> list_images(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw DataError(fmt::format("{}: no such file or folder", path.string()));
     if (!fs::is_directory(path, ec)) return {path};
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied))
-        if (e.is_regular_file() && has_image_extension(e.path())) files.push_back(e.path());
+    auto files = list_image_files(path);
     if (files.empty()) throw DataError(fmt::format("{}: no image files in this folder", path.string()));
-    std::sort(files.begin(), files.end());
     return files;
 }
 

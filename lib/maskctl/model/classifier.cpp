@@ -9,8 +9,6 @@ namespace maskctl {
 namespace {
 
 const ModelConfig& checked(const ModelConfig& c) {
-    if (c.backbone.name != "mobilenetv2")
-        throw ConfigError(fmt::format("model.backbone.name is \"{}\", expected \"mobilenetv2\"", c.backbone.name));
     if (c.input_size < kMobileNetV2MinInput || c.input_size > kMobileNetV2MaxInput)
         throw ConfigError(fmt::format("model.input_size is {}, expected {}..{}", c.input_size, kMobileNetV2MinInput,
                                       kMobileNetV2MaxInput));

@@ -9,8 +9,6 @@ namespace maskctl {
 namespace {
 
 void check_head_config(const HeadConfig& c, int num_classes) {
-    if (c.pool != "avg" && c.pool != "max")
-        throw ConfigError(fmt::format("model.head.pool is \"{}\", expected \"avg\" or \"max\"", c.pool));
     if (c.pool_size < 0)
         throw ConfigError(fmt::format("model.head.pool_size is {}, expected 0 (global) or a positive size", c.pool_size));
     if (c.hidden_units < 0)
@@ -56,7 +54,7 @@ HeadImpl::HeadImpl(const HeadConfig& config, int channels, int feature_size, int
 }
 
 torch::Tensor HeadImpl::pool(const torch::Tensor& x) const {
-    const bool avg = config_.pool == "avg";
+    const bool avg = config_.pool == Pool::avg;
     if (config_.pool_size == 0) return avg ? x.mean({2, 3}) : x.amax({2, 3});
     const int p = config_.pool_size;
     return avg ? torch::avg_pool2d(x, {p, p}, {p, p}) : torch::max_pool2d(x, {p, p}, {p, p});

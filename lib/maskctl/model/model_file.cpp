@@ -8,9 +8,11 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
 #include "maskctl/core/version.hpp"
 
 namespace maskctl {
@@ -58,13 +60,9 @@ private:
 };
 
 std::string read_all(const std::filesystem::path& file) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec))
-        throw ModelFileError(fmt::format("{}: model file not found", file.string()));
-    std::ifstream in(file, std::ios::binary);
-    std::string bytes(std::filesystem::file_size(file, ec), '\0');
-    if (!in || ec || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-        throw ModelFileError(fmt::format("{}: cannot read the file", file.string()));
+    std::string bytes;
+    if (const FileProblem p = read_file(file, bytes); p != FileProblem::none)
+        throw ModelFileError(fmt::format("{}: model file {}", file.string(), describe(p)));
     return bytes;
 }
 
@@ -123,19 +121,8 @@ void load_weights(const std::filesystem::path& file, Classifier& model, const Mo
 }  // namespace
 
 std::uint32_t crc32(const void* data, std::size_t size) {
-    static const auto table = [] {
-        std::array<std::uint32_t, 256> t{};
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    std::uint32_t c = 0xFFFFFFFFu;
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < size; ++i) c = table[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    // crc32_z takes a size_t length (plain crc32 a 32-bit one).
+    return static_cast<std::uint32_t>(::crc32_z(::crc32_z(0, nullptr, 0), static_cast<const Bytef*>(data), size));
 }
 
 std::string encode_model_file(const ModelFileContents& contents) {
@@ -212,15 +199,29 @@ nlohmann::json architecture_json(const ModelConfig& m, int num_classes) {
               {"dropout", m.head.dropout}}}};
 }
 
+namespace {
+
+// Model files are input from outside: their enum values are checked, not mapped to a default.
+template <class E>
+E arch_enum(const nlohmann::json& value, const char* key) {
+    const std::string text = value.get<std::string>();
+    if (const auto e = parse_enum<E>(text)) return *e;
+    std::vector<std::string> quoted;
+    for (const auto& c : enum_choices<E>()) quoted.push_back("\"" + c + "\"");
+    throw ConfigError(fmt::format("{} is \"{}\", expected {}", key, text, fmt::join(quoted, " or ")));
+}
+
+}  // namespace
+
 ModelConfig architecture_from_json(const nlohmann::json& arch) {
     ModelConfig m;
     try {
-        arch.at("backbone").get_to(m.backbone.name);
+        m.backbone.name = arch_enum<Backbone>(arch.at("backbone"), "model.backbone.name");
         arch.at("input_size").get_to(m.input_size);
         m.num_classes = arch.at("num_classes").get<int>();
         arch.at("trainable_blocks").get_to(m.backbone.trainable_blocks);
         const auto& head = arch.at("head");
-        head.at("pool").get_to(m.head.pool);
+        m.head.pool = arch_enum<Pool>(head.at("pool"), "model.head.pool");
         head.at("pool_size").get_to(m.head.pool_size);
         head.at("hidden_units").get_to(m.head.hidden_units);
         head.at("dropout").get_to(m.head.dropout);
@@ -229,6 +230,14 @@ ModelConfig architecture_from_json(const nlohmann::json& arch) {
     }
     m.backbone.weights.clear();  // the weights are in the model file
     return m;
+}
+
+ModelInfo model_info(const Config& config, std::vector<std::string> class_names) {
+    ModelInfo info;
+    info.class_names = std::move(class_names);
+    info.preprocess = Preprocess{config.image_size()};
+    info.config = to_json(config);
+    return info;
 }
 
 void save_model(const std::filesystem::path& file, Classifier& model, const ModelInfo& info) {

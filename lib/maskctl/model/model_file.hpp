@@ -39,6 +39,9 @@ struct ModelInfo {
     nlohmann::json metrics = nlohmann::json::object();  // e.g. test accuracy, per-class F1
 };
 
+// What a model trained with `config` on `class_names` carries, before any metrics.
+ModelInfo model_info(const Config& config, std::vector<std::string> class_names);
+
 struct LoadedModel {
     Classifier model{nullptr};  // eval mode, weights from the file
     ModelInfo info;
@@ -65,7 +68,7 @@ std::string encode_model_file(const ModelFileContents& contents);
 void write_model_file(const std::filesystem::path& file, const ModelFileContents& contents);
 ModelFileContents read_model_file(const std::filesystem::path& file);
 
-// CRC-32 (IEEE 802.3, as zlib's crc32) of `size` bytes.
+// CRC-32 (IEEE 802.3) of `size` bytes, computed by zlib.
 std::uint32_t crc32(const void* data, std::size_t size);
 
 }  // namespace maskctl

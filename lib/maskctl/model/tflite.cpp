@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <numeric>
-#include <fstream>
 #include <set>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
 #include "tflite_schema_generated.h"
 
 namespace maskctl {
@@ -53,13 +53,9 @@ std::string op_name(int code) {
 }
 
 std::vector<uint8_t> read_bytes(const std::filesystem::path& file) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec))
-        throw ModelFileError(fmt::format("{}: weights file not found", file.string()));
-    std::ifstream in(file, std::ios::binary);
-    std::vector<uint8_t> bytes(std::filesystem::file_size(file, ec));
-    if (!in || ec || !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
-        throw ModelFileError(fmt::format("{}: cannot read the file", file.string()));
+    std::vector<uint8_t> bytes;
+    if (const FileProblem p = read_file(file, bytes); p != FileProblem::none)
+        throw ModelFileError(fmt::format("{}: weights file {}", file.string(), describe(p)));
     return bytes;
 }
 
@@ -383,6 +379,12 @@ private:
 
 TfliteMobileNetV2 import_tflite_mobilenetv2(const std::filesystem::path& file) {
     return Importer(file, read_bytes(file)).run();
+}
+
+Classifier imagenet_classifier(const ModelConfig& model, int num_classes) {
+    Classifier classifier(model, num_classes);
+    load_tflite_backbone(classifier->backbone, model.backbone.weights);
+    return classifier;
 }
 
 void load_tflite_backbone(MobileNetV2& backbone, const std::filesystem::path& file) {

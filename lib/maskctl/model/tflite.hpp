@@ -13,6 +13,7 @@
 
 #include <torch/nn/modules/linear.h>
 
+#include "maskctl/model/classifier.hpp"
 #include "maskctl/model/mobilenetv2.hpp"
 
 namespace maskctl {
@@ -31,5 +32,9 @@ TfliteMobileNetV2 import_tflite_mobilenetv2(const std::filesystem::path& file);
 
 // Copies the backbone weights of `file` into `backbone` (its trainable-blocks setting is kept).
 void load_tflite_backbone(MobileNetV2& backbone, const std::filesystem::path& file);
+
+// A new classifier for `num_classes`: the ImageNet backbone of model.backbone.weights and a freshly
+// initialised head (drawn from torch's global generator).
+Classifier imagenet_classifier(const ModelConfig& model, int num_classes);
 
 }  // namespace maskctl

@@ -8,6 +8,7 @@
 
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/plot/text.hpp"
 
 namespace maskctl {
 namespace {
@@ -15,18 +16,8 @@ namespace {
 const cv::Scalar kInk(30, 30, 30);
 const std::array<cv::Scalar, 6> kPalette{cv::Scalar(31, 119, 180), cv::Scalar(255, 127, 14), cv::Scalar(44, 160, 44),
                                          cv::Scalar(214, 39, 40), cv::Scalar(148, 103, 189), cv::Scalar(140, 86, 75)};
-constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
-
-int text_width(const std::string& s, double scale) {
-    int baseline = 0;
-    return cv::getTextSize(s, kFont, scale, 1, &baseline).width;
-}
-
 void text(cv::Mat& img, const std::string& s, cv::Point at, double scale, bool centred = false) {
-    int baseline = 0;
-    const cv::Size size = cv::getTextSize(s, kFont, scale, 1, &baseline);
-    if (centred) at.x -= size.width / 2;
-    cv::putText(img, s, at, kFont, scale, kInk, 1, cv::LINE_AA);
+    draw_text(img, s, at, scale, kInk, 1, centred ? Align::centre : Align::left);
 }
 
 }  // namespace

@@ -6,20 +6,15 @@
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
+#include "maskctl/plot/text.hpp"
+
 namespace maskctl {
 namespace {
 
 const cv::Scalar kInk{40, 40, 40};
 const cv::Scalar kGrid{225, 225, 225};
-constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
-
 void text(cv::Mat& img, const std::string& s, cv::Point at, double scale, cv::Scalar color = kInk, int thickness = 1) {
-    cv::putText(img, s, at, kFont, scale, color, thickness, cv::LINE_AA);
-}
-
-int text_width(const std::string& s, double scale, int thickness = 1) {
-    int baseline = 0;
-    return cv::getTextSize(s, kFont, scale, thickness, &baseline).width;
+    draw_text(img, s, at, scale, color, thickness);
 }
 
 }  // namespace

@@ -56,27 +56,30 @@ SplitScore score(const Scored& s, const std::vector<std::string>& class_names) {
     return out;
 }
 
-double metric_value(const std::string& name, const SplitScore& s) {
-    if (name == "val_accuracy") return s.accuracy;
-    if (name == "val_f1") return s.f1;
+double metric_value(Metric metric, const SplitScore& s) {
+    switch (metric) {
+        case Metric::val_accuracy: return s.accuracy;
+        case Metric::val_f1: return s.f1;
+        case Metric::val_loss: return s.loss;
+    }
     return s.loss;
 }
 
-bool lower_is_better(const std::string& metric) { return metric == "val_loss"; }
+bool lower_is_better(Metric metric) { return metric == Metric::val_loss; }
 
-bool improves(const std::string& metric, double value, double best, double min_delta) {
+bool improves(Metric metric, double value, double best, double min_delta) {
     return lower_is_better(metric) ? value < best - min_delta : value > best + min_delta;
 }
 
 torch::Tensor class_weight_tensor(const TrainConfig& t, const std::vector<std::size_t>& counts) {
     const auto n = static_cast<int64_t>(counts.size());
-    if (t.class_weights.mode == "manual") {
+    if (t.class_weights.mode == ClassWeightMode::manual) {
         if (static_cast<int64_t>(t.class_weights.values.size()) != n)
             throw ConfigError(fmt::format("key 'train.class_weights' has {} values, expected {} (one per class)",
                                           t.class_weights.values.size(), n));
         return torch::tensor(t.class_weights.values, torch::kFloat32);
     }
-    if (t.class_weights.mode != "balanced") return {};
+    if (t.class_weights.mode != ClassWeightMode::balanced) return {};
     std::size_t total = 0;
     for (auto c : counts) total += c;
     std::vector<float> w;
@@ -85,7 +88,7 @@ torch::Tensor class_weight_tensor(const TrainConfig& t, const std::vector<std::s
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& t, std::vector<torch::Tensor> params) {
-    if (t.optimizer == "sgd")
+    if (t.optimizer == Optimizer::sgd)
         return std::make_unique<torch::optim::SGD>(
             params, torch::optim::SGDOptions(t.lr).momentum(t.momentum).nesterov(t.nesterov).weight_decay(t.weight_decay));
     // Keras' Adam uses epsilon 1e-7 (PyTorch's default is 1e-8).
@@ -228,7 +231,7 @@ std::string report_text(const TrainResult& r, const Dataset& data, const Config&
     out += fmt::format("images: train {}, val {}, test {}\n", data.samples(Split::train).size(),
                        data.samples(Split::val).size(), data.samples(Split::test).size());
     out += fmt::format("mode: {}; epochs run: {} of {}; best epoch: {} (by {}); wall time: {:.1f} s\n\n", r.mode,
-                       r.history.size(), config.train.epochs, r.best_epoch, config.train.best_metric, r.seconds);
+                       r.history.size(), config.train.epochs, r.best_epoch, enum_name(config.train.best_metric), r.seconds);
     if (r.test.total > 0) {
         out += fmt::format("Best model on the {} split ({} images):\n\n", r.evaluated_split, r.test.total);
         out += classification_report(r.test, 4) + "\n" + confusion_table(r.test);
@@ -342,11 +345,8 @@ private:
     }
 
     void build_model() {
-        model_ = Classifier(config_.model, static_cast<int>(data_.class_names.size()));
-        load_tflite_backbone(model_->backbone, config_.model.backbone.weights);
-        info_.class_names = data_.class_names;
-        info_.preprocess = Preprocess{config_.image_size()};
-        info_.config = to_json(config_);
+        model_ = imagenet_classifier(config_.model, static_cast<int>(data_.class_names.size()));
+        info_ = model_info(config_, data_.class_names);
         optimizer_ = make_optimizer(config_.train, model_->trainable_parameters());
         schedule_.emplace(config_.train.schedule, config_.train.lr, config_.train.epochs);
         class_weights_ = class_weight_tensor(config_.train, data_.class_counts(Split::train));
@@ -499,7 +499,7 @@ private:
     void end_epoch(const EpochRecord& rec, const SplitScore& vs) {
         state_.history.push_back(rec);
         state_.epoch = rec.epoch;
-        const std::string& best_metric = config_.train.best_metric;
+        const Metric best_metric = config_.train.best_metric;
         const double value = metric_value(best_metric, vs);
         const bool is_best = state_.best_epoch == 0 || improves(best_metric, value, state_.best_value, 0.0);
         info_.metrics = {{"epoch", rec.epoch}, {"val", epoch_json(rec)}};
@@ -529,7 +529,7 @@ private:
         if (!es.enabled || state_.es_bad_epochs <= es.patience) return false;
         result_.stopped_early = true;
         observer_.on_message(fmt::format("early stopping: {} has not improved for {} epochs; best epoch {}",
-                                         es.monitor, state_.es_bad_epochs, state_.best_epoch));
+                                         enum_name(es.monitor), state_.es_bad_epochs, state_.best_epoch));
         return true;
     }
 
