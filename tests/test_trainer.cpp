@@ -7,44 +7,18 @@
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/train/trainer.hpp"
 #include "test_helpers.hpp"
+#include "train_helpers.hpp"
 
 namespace fs = std::filesystem;
 using namespace maskctl;
 
 namespace {
 
-// A small copy of the real dataset: the first `per_class` files of each class, by name.
-fs::path make_subset(const fs::path& dest, int per_class) {
-    for (const char* cls : {"with_mask", "without_mask"}) {
-        std::vector<fs::path> files;
-        for (const auto& e : fs::directory_iterator(test::shared_dir() / "data" / "face-mask-3833" / cls))
-            files.push_back(e.path());
-        std::sort(files.begin(), files.end());
-        fs::create_directories(dest / cls);
-        for (int i = 0; i < per_class; ++i) fs::copy_file(files[i], dest / cls / files[i].filename());
-    }
-    return dest;
-}
+fs::path make_subset(const fs::path& dest, int per_class) { return test::make_real_subset(dest, per_class, per_class); }
 
 Config tiny_config(const fs::path& data, const fs::path& runs) {
-    Config c = load_config("", {"data.split.train=0.5", "data.split.val=0.25", "data.split.test=0.25",
-                                "train.epochs=3", "train.batch_size=8", "train.feature_cache.views=2",
-                                "train.lr=0.001"});
-    c.data.root = data.string();
-    c.output.runs_dir = runs.string();
-    c.model.backbone.weights = (test::shared_dir() / "models/imagenet/tf2_mobilenet_v2_1.0_224_ptq.tflite").string();
-    return c;
+    return test::small_train_config(data, runs, {"train.epochs=3", "train.feature_cache.views=2"});
 }
-
-// Stops the run after a given number of epochs, as Ctrl-C would.
-struct StopAfter : TrainObserver {
-    explicit StopAfter(int n) : n(n) {}
-    void on_epoch(const EpochRecord& r, bool) override {
-        if (r.epoch >= n) stop = true;
-    }
-    int n;
-    std::atomic<bool> stop{false};
-};
 
 }  // namespace
 
@@ -84,10 +58,7 @@ TEST_CASE("an interrupted run resumes from its last epoch and ends as an uninter
     TrainObserver quiet;
     const TrainResult full = train(config, {"full"}, quiet);
 
-    StopAfter stopper(1);
-    TrainOptions first{"cut"};
-    first.stop = &stopper.stop;
-    const TrainResult cut = train(config, first, stopper);
+    const TrainResult cut = test::interrupted_run(config, 1, "cut");
     CHECK(cut.interrupted);
     REQUIRE(cut.history.size() == 1);
 

@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "config_options.hpp"
 #include "console.hpp"
+#include "maskctl/core/errors.hpp"
 #include "maskctl/train/trainer.hpp"
 
 namespace maskctl::app {
@@ -13,7 +14,10 @@ namespace {
 
 class ConsoleObserver : public TrainObserver {
 public:
-    ConsoleObserver(bool quiet, int epochs) : progress_(quiet), quiet_(quiet), epochs_(epochs) {}
+    explicit ConsoleObserver(bool quiet) : progress_(quiet), quiet_(quiet) {}
+
+    // The run's own config: on --resume, the run folder's with the --set overrides.
+    void on_start(const Config& config, const std::filesystem::path&) override { epochs_ = config.train.epochs; }
 
     void on_message(const std::string& line) override {
         if (quiet_) return;
@@ -40,7 +44,7 @@ public:
 private:
     Progress progress_;
     bool quiet_;
-    int epochs_;
+    int epochs_ = 0;
     bool header_printed_ = false;
 };
 
@@ -57,13 +61,21 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--name", args->name, "Run folder name under <output.runs_dir>/train (numbered when taken)");
     cmd->add_option("--resume", args->resume, "Continue an interrupted run from its folder")->check(CLI::ExistingDirectory);
     cmd->add_flag("-q,--quiet", args->quiet, "Print only the final summary");
-    cmd->callback([args, &exit_code] {
-        Config config = args->config.load();
+    cmd->callback([args, cmd, &exit_code] {
         TrainOptions options;
         options.name = args->name;
         options.resume = args->resume;
         options.stop = &install_stop_handler();
-        ConsoleObserver observer(args->quiet, config.train.epochs);
+        Config config;
+        if (args->resume.empty()) {
+            config = args->config.load();
+        } else {
+            if (cmd->count("--config") > 0)
+                throw ConfigError("--config cannot be used with --resume: the run keeps its own config.json "
+                                  "(--set can change train.epochs, train.schedule.*, train.early_stopping.*)");
+            options.overrides = args->config.overrides;
+        }
+        ConsoleObserver observer(args->quiet);
         const TrainResult r = train(config, options, observer);
         std::cout << "\n";
         if (r.interrupted) {
@@ -73,13 +85,14 @@ void setup(CLI::App& parent, int& exit_code) {
             return;
         }
         if (r.test.total > 0) {
-            fmt::print("best epoch {} on the {} split ({} images): accuracy {:.4f}, macro F1 {:.4f}\n\n", r.best_epoch,
-                       r.evaluated_split, r.test.total, r.test.accuracy, r.test.macro.f1);
+            fmt::print("{} epoch {} on the {} split ({} images): accuracy {:.4f}, macro F1 {:.4f}\n\n",
+                       r.evaluated_model, r.evaluated_epoch, r.evaluated_split, r.test.total, r.test.accuracy,
+                       r.test.macro.f1);
             std::cout << classification_report(r.test, 4) << "\n" << confusion_table(r.test) << "\n";
         }
         fmt::print("{} in {:.1f} s ({})\n", r.stopped_early ? "stopped early" : "done", r.seconds, r.mode);
         fmt::print("results saved to {}/\n", r.run_dir.string());
-        fmt::print("  best.maskctl, last.maskctl   models (best by {})\n", enum_name(config.train.best_metric));
+        fmt::print("  best.maskctl, last.maskctl   models (best by {})\n", enum_name(r.config.train.best_metric));
         fmt::print("  results.png, confusion_matrix.png, report.txt, history.csv, log.jsonl, config.json, split.csv\n");
         exit_code = kExitOk;
     });

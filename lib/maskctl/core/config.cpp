@@ -149,7 +149,7 @@ const std::vector<Rule>& rules() {
         {"train.early_stopping.monitor", K::Enum, "Validation metric watched by early stopping.", 0, 0, false, false, false, enum_choices<Metric>()},
         {"train.early_stopping.patience", K::Int, "Epochs without improvement before stopping.", 0, 100000},
         {"train.early_stopping.min_delta", K::Number, "Smallest change that counts as an improvement.", 0, 1},
-        {"train.early_stopping.restore_best", K::Bool, "Keep the best epoch's weights when stopping."},
+        {"train.early_stopping.restore_best", K::Bool, "At the end, evaluate the best epoch's weights (by `train.best_metric`; the numbers go into best.maskctl); false = the last epoch's (into last.maskctl), whether or not training stopped early."},
         {"train.best_metric", K::Enum, "Validation metric that picks the `best` model file.", 0, 0, false, false, false, enum_choices<Metric>()},
         {"train.class_weights", K::ClassWeights, "null, `balanced` (n / (classes * count)) or one positive weight per class.", 0, kInf, true, false, true},
         {"train.seed", K::Int, "Seed of weight init, shuffling, dropout and augmentation.", 0, 2147483647},

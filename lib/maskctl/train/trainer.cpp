@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -56,13 +57,13 @@ SplitScore score(const Scored& s, const std::vector<std::string>& class_names) {
     return out;
 }
 
-double metric_value(Metric metric, const SplitScore& s) {
+double metric_value(Metric metric, const EpochRecord& r) {
     switch (metric) {
-        case Metric::val_accuracy: return s.accuracy;
-        case Metric::val_f1: return s.f1;
-        case Metric::val_loss: return s.loss;
+        case Metric::val_accuracy: return r.val_accuracy;
+        case Metric::val_f1: return r.val_f1;
+        case Metric::val_loss: return r.val_loss;
     }
-    return s.loss;
+    return r.val_loss;
 }
 
 bool lower_is_better(Metric metric) { return metric == Metric::val_loss; }
@@ -170,12 +171,13 @@ struct RunState {
     int es_bad_epochs = 0;
 };
 
-nlohmann::json state_json(const RunState& s, const LrSchedule& schedule) {
+// The config is kept with the state so that --resume can tell when config.json no longer matches.
+nlohmann::json state_json(const RunState& s, const LrSchedule& schedule, const Config& config) {
     nlohmann::json h = nlohmann::json::array();
     for (const auto& r : s.history) h.push_back(epoch_json(r));
     return {{"epoch", s.epoch},         {"iteration", s.iteration}, {"history", h},
             {"best_epoch", s.best_epoch}, {"best_value", s.best_value}, {"es_best", s.es_best},
-            {"es_bad_epochs", s.es_bad_epochs}, {"schedule", schedule.state()}};
+            {"es_bad_epochs", s.es_bad_epochs}, {"schedule", schedule.state()}, {"config", to_json(config)}};
 }
 
 RunState state_from_json(const nlohmann::json& j, LrSchedule& schedule) {
@@ -208,7 +210,29 @@ void save_checkpoint(const fs::path& file, Classifier& model, torch::optim::Opti
     if (ec) throw IoError(fmt::format("{}: cannot write checkpoint: {}", file.string(), ec.message()));
 }
 
-nlohmann::json load_checkpoint(const fs::path& file, Classifier& model, torch::optim::Optimizer& opt) {
+[[noreturn]] void unusable_checkpoint(const fs::path& file, const std::string& why) {
+    throw ModelFileError(fmt::format("{}: not a usable checkpoint ({})", file.string(), why.substr(0, 200)));
+}
+
+// The loop state of a checkpoint, read without touching a model: checked before anything is built.
+nlohmann::json read_checkpoint_state(const fs::path& file) {
+    try {
+        torch::serialize::InputArchive archive;
+        archive.load_from(file.string());
+        torch::IValue state;
+        archive.read("state", state);
+        nlohmann::json j = nlohmann::json::parse(state.toStringRef());
+        for (const char* key : {"epoch", "iteration", "history", "best_epoch", "best_value", "schedule"})
+            if (!j.contains(key)) unusable_checkpoint(file, fmt::format("no \"{}\" in its state", key));
+        return j;
+    } catch (const c10::Error& e) {
+        unusable_checkpoint(file, e.what_without_backtrace());
+    } catch (const nlohmann::json::exception& e) {
+        unusable_checkpoint(file, e.what());
+    }
+}
+
+void load_checkpoint_weights(const fs::path& file, Classifier& model, torch::optim::Optimizer& opt) {
     try {
         torch::serialize::InputArchive archive, model_archive, opt_archive;
         archive.load_from(file.string());
@@ -216,12 +240,39 @@ nlohmann::json load_checkpoint(const fs::path& file, Classifier& model, torch::o
         archive.read("optimizer", opt_archive);
         model->load(model_archive);
         opt.load(opt_archive);
-        torch::IValue state;
-        archive.read("state", state);
-        return nlohmann::json::parse(state.toStringRef());
     } catch (const c10::Error& e) {
-        throw ModelFileError(fmt::format("{}: not a usable checkpoint ({})", file.string(),
-                                         std::string(e.what_without_backtrace()).substr(0, 200)));
+        unusable_checkpoint(file, e.what_without_backtrace());
+    }
+}
+
+// Leaf keys of a config document, as dotted paths.
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+    if (!j.is_object()) {
+        out[prefix] = j;
+        return;
+    }
+    for (const auto& [key, value] : j.items()) flatten(value, prefix.empty() ? key : prefix + "." + key, out);
+}
+
+// Keys that may differ between config.json and the checkpoint: where things are, not what they are.
+bool location_key(const std::string& key) {
+    return key == "data.root" || key == "data.split_file" || key == "output.runs_dir" || key == "model.backbone.weights";
+}
+
+// A resumed run must be the run of its checkpoint: config.json edited by hand since is refused.
+void check_checkpoint_config(const fs::path& run_dir, const Config& config, const nlohmann::json& state) {
+    if (!state.contains("config")) return;  // checkpoints of maskctl before this check
+    std::map<std::string, nlohmann::json> now, then;
+    flatten(to_json(config), "", now);
+    flatten(state.at("config"), "", then);
+    for (const auto& [key, value] : then) {
+        if (resume_safe_key(key) || location_key(key)) continue;
+        const auto it = now.find(key);
+        if (it == now.end() || it->second != value)
+            throw ConfigError(fmt::format("{}: key '{}' is {} but last.ckpt was trained with {}; --resume continues the "
+                                          "run of its checkpoint (put the value back, or start a new run)",
+                                          (run_dir / "config.json").string(), key,
+                                          it == now.end() ? "missing" : it->second.dump(), value.dump()));
     }
 }
 
@@ -233,7 +284,9 @@ std::string report_text(const TrainResult& r, const Dataset& data, const Config&
     out += fmt::format("mode: {}; epochs run: {} of {}; best epoch: {} (by {}); wall time: {:.1f} s\n\n", r.mode,
                        r.history.size(), config.train.epochs, r.best_epoch, enum_name(config.train.best_metric), r.seconds);
     if (r.test.total > 0) {
-        out += fmt::format("Best model on the {} split ({} images):\n\n", r.evaluated_split, r.test.total);
+        const std::string model =
+            r.evaluated_model == "last" ? fmt::format("Last model (epoch {})", r.evaluated_epoch) : "Best model";
+        out += fmt::format("{} on the {} split ({} images):\n\n", model, r.evaluated_split, r.test.total);
         out += classification_report(r.test, 4) + "\n" + confusion_table(r.test);
         for (const auto& w : r.test.warnings) out += "warning: " + w + "\n";
     }
@@ -285,7 +338,7 @@ private:
     // ---- prepare -----------------------------------------------------------------------------
 
     void prepare() {
-        read_resume_config();
+        if (!options_.resume.empty()) read_resume_config();
         threads_ = config_.train.threads > 0 ? config_.train.threads
                                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
         torch::set_num_threads(threads_);
@@ -295,15 +348,20 @@ private:
         build_model();
         start_or_resume();
         choose_mode();
+        result_.config = config_;
+        observer_.on_start(config_, run_dir_);
     }
 
+    // The run folder's config with the safe overrides, checked against the checkpoint before
+    // anything is built or written.
     void read_resume_config() {
-        if (options_.resume.empty()) return;
         run_dir_ = options_.resume;
-        if (!fs::exists(run_dir_ / "last.ckpt"))
-            throw IoError(fmt::format("{}: no last.ckpt to resume from (is it a run folder of maskctl train?)",
-                                      run_dir_.string()));
-        config_ = load_config(run_dir_ / "config.json");
+        config_ = resume_config(run_dir_, options_.overrides);
+        checkpoint_state_ = read_checkpoint_state(run_dir_ / "last.ckpt");
+        check_checkpoint_config(run_dir_, config_, checkpoint_state_);
+        // The folder's config.json says what the run does, also after a change on resume.
+        if (!options_.overrides.empty())
+            write_file_atomic(run_dir_ / "config.json", to_json(config_).dump(2) + "\n");
         config_.data.split_file = (run_dir_ / "split.csv").string();
     }
 
@@ -357,7 +415,14 @@ private:
             append_log(log_file_, {{"event", "start"}, {"config", to_json(config_)}, {"run_dir", run_dir_.string()}});
             return;
         }
-        state_ = state_from_json(load_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_), *schedule_);
+        load_checkpoint_weights(run_dir_ / "last.ckpt", model_, *optimizer_);
+        try {
+            state_ = state_from_json(checkpoint_state_, *schedule_);
+        } catch (const nlohmann::json::exception& e) {
+            unusable_checkpoint(run_dir_ / "last.ckpt", e.what());
+        }
+        recount_early_stopping();  // train.early_stopping.* may have changed
+        append_log(log_file_, {{"event", "resume"}, {"after_epoch", state_.epoch}, {"overrides", options_.overrides}});
         observer_.on_message(fmt::format("resuming {} after epoch {}", run_dir_.string(), state_.epoch));
         if (state_.best_epoch > 0 && fs::exists(run_dir_ / "best.maskctl"))
             best_.keep_from(load_model(run_dir_ / "best.maskctl").model->parameters());
@@ -423,7 +488,7 @@ private:
                                   vs.loss,
                                   vs.accuracy,
                                   vs.f1};
-            end_epoch(rec, vs);
+            end_epoch(rec);
             if (should_stop_early()) return;
         }
     }
@@ -496,11 +561,11 @@ private:
     }
 
     // Bookkeeping after an epoch: best model, early-stopping counters, checkpoint and run files.
-    void end_epoch(const EpochRecord& rec, const SplitScore& vs) {
+    void end_epoch(const EpochRecord& rec) {
         state_.history.push_back(rec);
         state_.epoch = rec.epoch;
         const Metric best_metric = config_.train.best_metric;
-        const double value = metric_value(best_metric, vs);
+        const double value = metric_value(best_metric, rec);
         const bool is_best = state_.best_epoch == 0 || improves(best_metric, value, state_.best_value, 0.0);
         info_.metrics = {{"epoch", rec.epoch}, {"val", epoch_json(rec)}};
         save_model(run_dir_ / "last.maskctl", model_, info_);
@@ -510,18 +575,30 @@ private:
             best_.keep(model_);
             save_model(run_dir_ / "best.maskctl", model_, info_);
         }
+        count_early_stopping(rec);
+        save_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_, state_json(state_, *schedule_, config_));
+        write_file_atomic(run_dir_ / "history.csv", history_csv(state_.history));
+        append_log(log_file_, {{"event", "epoch"}, {"is_best", is_best}, {"record", epoch_json(rec)}});
+        observer_.on_epoch(rec, is_best);
+    }
+
+    // Epochs since the monitored metric last improved by more than min_delta.
+    void count_early_stopping(const EpochRecord& rec) {
         const auto& es = config_.train.early_stopping;
-        const double es_value = metric_value(es.monitor, vs);
-        if (rec.epoch == 1 || improves(es.monitor, es_value, state_.es_best, es.min_delta)) {
-            state_.es_best = es_value;
+        const double value = metric_value(es.monitor, rec);
+        if (rec.epoch == 1 || improves(es.monitor, value, state_.es_best, es.min_delta)) {
+            state_.es_best = value;
             state_.es_bad_epochs = 0;
         } else {
             ++state_.es_bad_epochs;
         }
-        save_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_, state_json(state_, *schedule_));
-        write_file_atomic(run_dir_ / "history.csv", history_csv(state_.history));
-        append_log(log_file_, {{"event", "epoch"}, {"is_best", is_best}, {"record", epoch_json(rec)}});
-        observer_.on_epoch(rec, is_best);
+    }
+
+    // From the history, so a resumed run counts with its own (possibly changed) settings.
+    void recount_early_stopping() {
+        state_.es_best = 0;
+        state_.es_bad_epochs = 0;
+        for (const auto& rec : state_.history) count_early_stopping(rec);
     }
 
     bool should_stop_early() {
@@ -547,9 +624,13 @@ private:
         return result_;
     }
 
-    // The final numbers are those of the best model, on the test split (the val split if there is none).
+    // The final numbers are those of the best model (the last one without restore_best), on the test
+    // split (the val split if there is none). They go into the file of the evaluated model.
     void evaluate_final_model() {
-        if (!best_.empty()) best_.restore(model_);
+        const bool restore = config_.train.early_stopping.restore_best && !best_.empty();
+        if (restore) best_.restore(model_);
+        result_.evaluated_model = restore ? "best" : "last";
+        result_.evaluated_epoch = restore ? state_.best_epoch : state_.epoch;
         result_.evaluated_split = has_test_ ? "test" : "val";
         Scored test;
         if (cached_ && (!has_val_ || !has_test_)) {
@@ -559,13 +640,14 @@ private:
             test = score_images(model_, eval_samples, train_lo_, result_.evaluated_split, observer_);
         }
         result_.test = score(test, data_.class_names).metrics;
-        info_.metrics = {{"best_epoch", state_.best_epoch}, {result_.evaluated_split, to_json(result_.test)}};
-        save_model(run_dir_ / "best.maskctl", model_, info_);
+        info_.metrics = {{result_.evaluated_model + "_epoch", result_.evaluated_epoch},
+                         {result_.evaluated_split, to_json(result_.test)}};
+        save_model(run_dir_ / (result_.evaluated_model + ".maskctl"), model_, info_);
         const auto& classes = data_.class_names;
         write_png(run_dir_ / "confusion_matrix.png",
                   draw_confusion_matrix(result_.test.confusion, classes, classes,
-                                        fmt::format("Confusion matrix ({} split, best epoch {})",
-                                                    result_.evaluated_split, state_.best_epoch)));
+                                        fmt::format("Confusion matrix ({} split, {} epoch {})", result_.evaluated_split,
+                                                    result_.evaluated_model, result_.evaluated_epoch)));
     }
 
     void write_report() {
@@ -593,6 +675,7 @@ private:
     std::optional<LrSchedule> schedule_;
     torch::Tensor class_weights_;
 
+    nlohmann::json checkpoint_state_;  // when resuming
     RunState state_;
     BestWeights best_;
     TrainResult result_;
@@ -606,6 +689,27 @@ private:
 };
 
 }  // namespace
+
+bool resume_safe_key(const std::string& key) {
+    for (const char* section : {"train.schedule.", "train.early_stopping."})
+        if (key.rfind(section, 0) == 0) return true;
+    return key == "train.epochs" || key == "train.threads" || key == "train.workers";
+}
+
+Config resume_config(const fs::path& run_dir, const std::vector<std::string>& overrides) {
+    if (!fs::exists(run_dir / "last.ckpt"))
+        throw IoError(fmt::format("{}: no last.ckpt to resume from (is it a run folder of maskctl train?)",
+                                  run_dir.string()));
+    for (const auto& o : overrides) {
+        const std::string key = o.substr(0, o.find('='));
+        if (!resume_safe_key(key))
+            throw ConfigError(fmt::format("--set {}: key '{}' cannot change on --resume (the run keeps the config "
+                                          "of its checkpoint; these can: train.epochs, train.schedule.*, "
+                                          "train.early_stopping.*, train.threads, train.workers)",
+                                          o, key));
+    }
+    return load_config(run_dir / "config.json", overrides);
+}
 
 TrainResult train(const Config& config, const TrainOptions& options, TrainObserver& observer) {
     return Trainer(config, options, observer).run();
