@@ -23,7 +23,7 @@ TEST_CASE("classification_report matches scikit-learn's documented example", "[m
     CHECK(m.warnings.empty());
 }
 
-TEST_CASE("long class names widen the first column; digits are configurable", "[metrics]") {
+TEST_CASE("long class names widen the first column, digits are configurable", "[metrics]") {
     const auto m = metrics_from_confusion({{8, 2}, {1, 9}}, {"mask_weared_incorrect", "b"});
     const std::string report = maskctl::classification_report(m, 4);
     CHECK(report.find("mask_weared_incorrect     0.8889    0.8000    0.8421        10\n") != std::string::npos);

@@ -1,4 +1,6 @@
 // Model files: bit-identical round trip, and one clear error per kind of damage.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <iterator>
 
@@ -90,6 +92,12 @@ TEST_CASE("damaged or foreign model files give one clear error each", "[model][m
     const auto bad = dir / "bad.maskctl";
 
     SECTION("missing file") { require_model_error(dir / "missing.maskctl", "model file not found"); }
+    SECTION("a folder or a FIFO where the file should be (unreadable even by root), never opened") {
+        fs::create_directories(dir / "folder.maskctl");
+        require_model_error(dir / "folder.maskctl", "model file is not a regular file");
+        REQUIRE(::mkfifo((dir / "pipe.maskctl").c_str(), 0644) == 0);
+        require_model_error(dir / "pipe.maskctl", "model file is not a regular file");
+    }
     SECTION("truncated") {
         write_bytes(bad, bytes.substr(0, bytes.size() - 1000));
         require_model_error(bad, fmt::format("truncated: {} of {} bytes", bytes.size() - 1000, bytes.size()));

@@ -1,4 +1,6 @@
 // TFLite import: the imported weights are the ImageNet MobileNetV2, and bad files are refused.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -128,6 +130,10 @@ TEST_CASE("TFLite import refuses files that are not MobileNetV2", "[model][tflit
     };
 
     SECTION("missing file") { require_error(dir / "nope.tflite", "not found"); }
+    SECTION("a FIFO where the file should be: refused without opening it") {
+        REQUIRE(::mkfifo((dir / "pipe.tflite").c_str(), 0644) == 0);
+        require_error(dir / "pipe.tflite", "weights file is not a regular file");
+    }
     SECTION("truncated file") {
         write_bytes(dir / "cut.tflite", bytes.substr(0, bytes.size() / 2));
         require_error(dir / "cut.tflite", "truncated or corrupt");

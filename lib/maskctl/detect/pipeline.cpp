@@ -254,6 +254,16 @@ private:
     std::vector<std::thread> threads_;
 };
 
+// The loop of a middle stage: each item of `in` goes through `step` into `out`, until `in` is drained
+// and closed or `out` is closed; then `out` is closed for the next stage.
+template <class In, class Out, class Step>
+void pump(StageQueue<In>& in, StageQueue<Out>& out, Step step) {
+    In item;
+    while (in.pop(item))
+        if (!out.push(step(item), false)) break;
+    out.close();
+}
+
 // Reads frames from the source; live sources drop the stalest frame rather than wait.
 class CaptureStage {
 public:
@@ -290,14 +300,12 @@ public:
     DetectStage(MaskDetector& detector, StageLinks& links) : detector_(detector), links_(links) {}
 
     void run() {
-        Work w;
-        while (links_.captured.pop(w)) {
+        pump(links_.captured, links_.detected, [&](Work& w) {
             const auto t0 = Clock::now();
             w.faces = detector_.find_faces(w.frame.bgr);
             w.ms.detect = ms_since(t0);
-            if (!links_.detected.push(std::move(w), false)) break;
-        }
-        links_.detected.close();
+            return std::move(w);
+        });
     }
 
 private:
@@ -311,12 +319,7 @@ public:
     ClassifyStage(MaskDetector& detector, StageLinks& links) : tracks_(detector), links_(links) {}
 
     void run() {
-        Work w;
-        while (links_.detected.pop(w)) {
-            Done d{tracks_.process(w), w.captured};
-            if (!links_.classified.push(std::move(d), false)) break;
-        }
-        links_.classified.close();
+        pump(links_.detected, links_.classified, [&](Work& w) { return Done{tracks_.process(w), w.captured}; });
     }
     const TrackStage& tracks() const { return tracks_; }  // read after the thread stopped
 

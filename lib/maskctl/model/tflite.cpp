@@ -212,6 +212,12 @@ private:
         }
         if (type != kInt8 && type != kUInt8)
             fail(fmt::format("{}: weight type {} is not float32, int8 or uint8", name, type));
+        return dequantize(t, s, raw, name);
+    }
+
+    // (q - zero_point) * scale, with one scale for the tensor or one per channel.
+    torch::Tensor dequantize(const tfl::Tensor* t, const std::vector<int64_t>& s, std::vector<uint8_t>& raw,
+                             const std::string& name) {
         const auto* q = t->quantization();
         const auto sc = scales(t);
         if (sc.empty() || !q->zero_point() || q->zero_point()->size() != sc.size())
@@ -219,8 +225,9 @@ private:
         const int dim = q->quantized_dimension();
         if (sc.size() != 1 && (dim < 0 || dim >= static_cast<int>(s.size()) || s[dim] != static_cast<int64_t>(sc.size())))
             fail(fmt::format("{}: {} scales do not match dimension {} of shape {}", name, sc.size(), dim, shape_str(s)));
-        note_quantization(fmt::format("{} {}", type == kInt8 ? "int8" : "uint8", sc.size() == 1 ? "per-tensor" : "per-channel"));
-        auto q_values = torch::from_blob(raw.data(), s, type == kInt8 ? torch::kInt8 : torch::kUInt8).to(torch::kFloat32);
+        const bool int8 = t->type() == kInt8;
+        note_quantization(fmt::format("{} {}", int8 ? "int8" : "uint8", sc.size() == 1 ? "per-tensor" : "per-channel"));
+        auto q_values = torch::from_blob(raw.data(), s, int8 ? torch::kInt8 : torch::kUInt8).to(torch::kFloat32);
         std::vector<int64_t> bshape(s.size(), 1);
         if (sc.size() != 1) bshape[dim] = s[dim];
         auto scale = torch::tensor(sc, torch::kFloat32).view(bshape);
@@ -267,7 +274,8 @@ private:
                                       op_index_ - 1, e.name, got, m.stride, m.relu6 ? "ReLU6" : "no activation"));
     }
 
-    void load_conv(const ExpectedConv& e) {
+    // The next operator must be the conv `e` describes: type, weight shape, options, input.
+    const tfl::Operator* expect_conv(const ExpectedConv& e) {
         const auto& conv = *e.module->conv;
         const int64_t out_c = conv.weight.size(0), in_c = conv.options.in_channels(), k = e.module->kernel;
         const std::vector<int64_t> want = e.depthwise ? std::vector<int64_t>{1, k, k, out_c}
@@ -288,14 +296,21 @@ private:
         } else {
             check_options(op->builtin_options_as_Conv2DOptions(), e, "CONV_2D");
         }
-        const int in = input(op, 0);
-        if (in != current_)
+        if (input(op, 0) != current_)
             not_mobilenet(fmt::format("operator {} ({}) does not take the previous layer's output", op_index_ - 1, e.name));
+        return op;
+    }
+
+    void load_conv(const ExpectedConv& e) {
+        const auto* op = expect_conv(e);
+        const int in = input(op, 0);
         if (e.block_start) block_input_ = in;
+        const auto* w = tensor(input(op, 1));
         auto weight = weights(w, e.name + ".weight");
         // OHWI -> OIHW; depthwise 1HWC -> C1HW.
         weight = e.depthwise ? weight.permute({3, 0, 1, 2}) : weight.permute({0, 3, 1, 2});
         auto b = bias(tensor(input(op, 2)), tensor(in), w, e.name + ".bias");
+        const int64_t out_c = e.module->conv->weight.size(0);
         if (b.size(0) != out_c) not_mobilenet(fmt::format("{}: bias has {} values, expected {}", e.name, b.size(0), out_c));
         torch::NoGradGuard no_grad;
         e.module->conv->weight.copy_(weight);
