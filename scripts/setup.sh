@@ -38,6 +38,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev catch2
   libflatbuffers-dev flatbuffers-compiler
   zlib1g-dev                           # crc32 of model files
+  libtinyxml2-dev                      # Pascal VOC annotations (maskctl val, data crops)
   libcpp-httplib-dev                   # maskctl serve
   libmosquitto-dev                     # MQTT output of maskctl detect
 )

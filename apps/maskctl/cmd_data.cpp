@@ -1,4 +1,5 @@
-// maskctl data: look at a dataset (inspect), pin its split (split), time the loader (bench).
+// maskctl data: look at a dataset (inspect), pin its split (split), cut face crops from labelled photos
+// (crops), time the loader (bench).
 #include <sys/resource.h>
 
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/data/inspect.hpp"
 #include "maskctl/data/loader.hpp"
+#include "maskctl/detect/face_crops.hpp"
 
 namespace maskctl::app {
 namespace {
@@ -100,8 +102,40 @@ int run_bench(const Config& config, int epochs, int workers, bool augment) {
     return kExitOk;
 }
 
+struct CropArgs {
+    std::string dataset, out, split;
+    std::vector<std::string> classes;
+    FaceCropOptions crop;
+};
+
+// Every split of a dataset that has them (split.csv or images/<split>/) into out/<split>/<class>/, the
+// layout train reads with its val/ and test/; one split or a dataset without splits into out/<class>/.
+int run_crops(const CropArgs& c) {
+    const std::filesystem::path root(c.dataset);
+    const bool all_splits = c.split.empty() && (std::filesystem::is_regular_file(root / "split.csv") ||
+                                                std::filesystem::is_directory(root / "images" / "train"));
+    const std::vector<std::string> splits = all_splits ? std::vector<std::string>{"train", "val", "test"}
+                                                       : std::vector<std::string>{c.split};
+    BadFileReport bad;
+    for (const auto& split : splits) {
+        DetectionDatasetOptions o;
+        o.split = split;
+        o.class_names = c.classes;
+        o.allow_empty = all_splits;  // a set without a val split still has train and test
+        const DetectionDataset d = open_detection_dataset(root, o);
+        const auto dest = all_splits ? std::filesystem::path(c.out) / split : std::filesystem::path(c.out);
+        const auto counts = write_face_crops(d, dest, c.crop, bad);
+        std::string line;
+        for (std::size_t k = 0; k < counts.size(); ++k) line += fmt::format("{}{} {}", k ? ", " : "", d.class_names[k], counts[k]);
+        std::cout << fmt::format("{}: {} images -> {} ({})\n", split.empty() ? "all" : split, d.images.size(),
+                                 dest.string(), line);
+    }
+    print_bad_files(bad);
+    return kExitOk;
+}
+
 void setup(CLI::App& parent, int& exit_code) {
-    auto* data = parent.add_subcommand("data", "Inspect datasets, write their split, benchmark the loader");
+    auto* data = parent.add_subcommand("data", "Inspect datasets, write their split, cut face crops, benchmark the loader");
     data->require_subcommand(1);
 
     auto* inspect = data->add_subcommand("inspect", "Images per class and split, image sizes, bad files, a chart");
@@ -128,6 +162,20 @@ void setup(CLI::App& parent, int& exit_code) {
         print_bad_files(dataset.bad_files);
         exit_code = kExitOk;
     });
+
+    auto* crops = data->add_subcommand("crops", "Face crops from photos with labelled boxes (VOC/YOLO), cut as detect cuts them");
+    auto crop_args = std::make_shared<CropArgs>();
+    crops->add_option("dataset", crop_args->dataset, "Folder with images/ and annotations/ (VOC) or labels/ (YOLO)")
+        ->required()->check(CLI::ExistingDirectory);
+    crops->add_option("-o,--out", crop_args->out, "Folder for <class>/ (or <split>/<class>/) crops")->required();
+    crops->add_option("--split", crop_args->split, "Only this split (default: every split the dataset defines)");
+    crops->add_option("--crop-pad", crop_args->crop.pad, "Padding around the face box (as detect --crop-pad)")
+        ->capture_default_str()->check(CLI::Range(0.0, 2.0));
+    crops->add_option("--min-side", crop_args->crop.min_side, "Leave out faces smaller than this (shorter side, px)")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    crops->add_option("--classes", crop_args->classes, "Class names of YOLO labels without classes.txt/data.yaml")
+        ->delimiter(',');
+    crops->callback([crop_args, &exit_code] { exit_code = run_crops(*crop_args); });
 
     auto* bench = data->add_subcommand("bench", "Time decode + augment + normalize over every image of the dataset");
     auto bench_opts = std::make_shared<DataOptions>();

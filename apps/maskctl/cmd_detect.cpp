@@ -12,12 +12,14 @@
 
 #include "command.hpp"
 #include "console.hpp"
+#include "detector_options.hpp"
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/compliance.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/detect/pipeline.hpp"
+#include "maskctl/detect/predictions.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/data/image.hpp"
 #include "maskctl/core/run_dir.hpp"
@@ -34,11 +36,7 @@ struct Args {
     std::string model;
     int camera = -1;
     std::string url, video, image;
-    std::string detector = "yunet";
-    std::string face_models = "data/models/face";
-    float confidence = -1;
-    int min_face = 24;
-    float crop_pad = 0.2f;
+    DetectorOptions faces;
     int classify_every = 5, classify_max = 2;
     int smooth = 3;
     float hysteresis = 0.2f;
@@ -56,6 +54,7 @@ struct Args {
     double stats_every = 0;    // seconds between stats lines (events file, MQTT); 0 = none (15 with --mqtt)
     std::string mqtt, mqtt_user, mqtt_password_file, mqtt_ca, mqtt_client_id, mqtt_prefix = "maskctl";
     int mqtt_queue = 1000;
+    std::string save_txt, save_json;  // machine-readable labels (predictions.hpp)
     std::string color_mask, color_no_mask, color_other;
 };
 
@@ -67,11 +66,7 @@ std::string host_name() {
 
 DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     DetectOptions o;
-    o.detector.kind = face_detector_kind(a.detector);
-    o.detector.models_dir = a.face_models;
-    o.detector.confidence = a.confidence;
-    o.detector.min_face = a.min_face;
-    o.crop_pad = a.crop_pad;
+    a.faces.apply(o);
     o.schedule.every = a.classify_every;
     o.schedule.max_per_frame = a.classify_max;
     o.tracker.smooth_window = a.smooth;
@@ -87,6 +82,60 @@ DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     o.stop = &stop;
     return o;
 }
+
+// ---- --save-txt and --save-json ---------------------------------------------------------------
+
+class SavedLabels {
+public:
+    SavedLabels(const Args& a, const std::vector<std::string>& classes, bool video)
+        : txt_(a.save_txt), json_(a.save_json), classes_(classes) {
+        if (!txt_.empty()) {
+            fs::create_directories(txt_);
+            write_file_atomic(txt_ / "classes.txt", fmt::format("{}\n", fmt::join(classes, "\n")));
+        }
+        if (!video || json_.empty()) return;
+        // Frames as JSON lines, flushed one by one: a camera never ends, readers follow the file.
+        lines_.open(json_, std::ios::trunc);
+        if (!lines_) throw IoError(fmt::format("{}: cannot write the --save-json file", json_.string()));
+    }
+
+    void image(const fs::path& relative, cv::Size size, const std::vector<FaceResult>& faces) {
+        if (!txt_.empty()) write_txt(txt_path(txt_, relative), size, faces);
+        if (json_.empty()) return;
+        images_.push_back({{"file", relative.generic_string()}, {"width", size.width}, {"height", size.height},
+                           {"faces", faces_json(faces)}});
+    }
+
+    void frame(const std::string& stem, const FrameResult& r) {
+        if (!txt_.empty()) write_txt(txt_ / fmt::format("{}_{}.txt", stem, r.frame.index), r.frame.bgr.size(), r.faces);
+        if (lines_.is_open())
+            lines_ << nlohmann::json{{"frame", r.frame.index}, {"time", std::round(r.frame.time * 1000) / 1000},
+                                     {"faces", faces_json(r.faces)}}.dump()
+                   << "\n" << std::flush;
+    }
+
+    void finish() {
+        if (lines_.is_open()) lines_.close();
+        else if (!json_.empty()) write_file_atomic(json_, nlohmann::json{{"classes", classes_}, {"images", images_}}.dump(1) + "\n");
+    }
+
+private:
+    static void write_txt(const fs::path& file, cv::Size size, const std::vector<FaceResult>& faces) {
+        if (file.has_parent_path()) fs::create_directories(file.parent_path());
+        write_file_atomic(file, faces_yolo_txt(faces, size));
+    }
+    nlohmann::json faces_json(const std::vector<FaceResult>& faces) const {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& f : faces)
+            if (f.visible) out.push_back(face_json(f, classes_));
+        return out;
+    }
+
+    fs::path txt_, json_;
+    std::vector<std::string> classes_;
+    nlohmann::json images_ = nlohmann::json::array();
+    std::ofstream lines_;
+};
 
 // ---- photos ----------------------------------------------------------------------------------
 
@@ -104,11 +153,13 @@ int run_images(const Args& a, MaskDetector& detector) {
         out_dir = create_run_dir("runs/detect");
     }
     const auto& names = detector.class_names();
+    SavedLabels saved(a, names, false);
     int violations = 0, faceless = 0, faces_total = 0;
     for (const auto& file : files) {
         cv::Mat bgr;
         cv::cvtColor(decode_image(file), bgr, cv::COLOR_RGB2BGR);
         const auto faces = detector.detect_image(bgr);
+        saved.image(fs::is_directory(root) ? fs::relative(file, root) : file.filename(), bgr.size(), faces);
         faces_total += static_cast<int>(faces.size());
         if (faces.empty()) ++faceless;
         std::string line;
@@ -129,6 +180,7 @@ int run_images(const Args& a, MaskDetector& detector) {
         if (dest.has_parent_path()) fs::create_directories(dest.parent_path());
         write_image(dest, bgr);
     }
+    saved.finish();
     if (!a.quiet) {
         if (!out_dir.empty()) fmt::print("annotated images in {}\n", out_dir.string());
         else if (!a.save.empty()) fmt::print("annotated image: {}\n", a.save);
@@ -149,7 +201,8 @@ int run_images(const Args& a, MaskDetector& detector) {
 class AppObserver : public DetectObserver {
 public:
     AppObserver(const Args& a, const FrameSource& source, const std::vector<std::string>& class_names)
-        : a_(a), source_(source), names_(class_names), stats_(class_names, stats_options(a)) {
+        : a_(a), source_(source), names_(class_names), stats_(class_names, stats_options(a)), saved_(a, class_names, true),
+          stem_(!a.video.empty() ? fs::path(a.video).stem().string() : a.camera >= 0 ? fmt::format("camera{}", a.camera) : "stream") {
         const char* display = std::getenv("DISPLAY");
         show_ = !a.headless && !a.bench && display && *display;
         if (!a.headless && !a.bench && !show_ && !a.quiet)
@@ -184,6 +237,7 @@ public:
             next_stats_ = unix_now() + a_.stats_every;
         }
         if (runner_) runner_->reap();
+        saved_.frame(stem_, r);
         if (!a_.save.empty()) {
             if (!writer_) {
                 const double fps = source_.fps() > 0 ? source_.fps() : 25.0;
@@ -216,6 +270,7 @@ public:
             mqtt_counters_ = mqtt_->counters();
         }
         if (!a_.stats_json.empty()) write_file_atomic(a_.stats_json, to_json(stats_.snapshot()).dump(2) + "\n");
+        saved_.finish();
         if (show_) cv::destroyAllWindows();
         if (runner_ && runner_->wait(5.0) > 0 && !a_.quiet)
             fmt::print("{} violation command(s) still running; left in the background\n", runner_->running());
@@ -297,6 +352,8 @@ private:
     std::unique_ptr<MqttOutput> mqtt_;
     MqttCounters mqtt_counters_;
     std::int64_t mqtt_left_ = 0;
+    SavedLabels saved_;
+    std::string stem_;
 };
 
 std::unique_ptr<FrameSource> open_source(const Args& a, const std::atomic<bool>& stop) {
@@ -368,14 +425,7 @@ void setup(CLI::App& parent, int& exit_code) {
     src->add_option("--video", a->video, "Video file");
     src->add_option("--image", a->image, "Image file or folder: annotated copies are written out");
     src->require_option(1);
-    cmd->add_option("--detector", a->detector, "Face detector")->capture_default_str()
-        ->check(CLI::IsMember(enum_choices<FaceDetectorKind>()));
-    cmd->add_option("--face-models", a->face_models, "Folder with the face detector model files")->capture_default_str();
-    cmd->add_option("--confidence", a->confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
-        ->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--min-face", a->min_face, "Ignore faces smaller than this (pixels)")->capture_default_str();
-    cmd->add_option("--crop-pad", a->crop_pad, "Padding around the face box for the classifier crop")
-        ->capture_default_str();
+    a->faces.add_to(cmd);
     cmd->add_option("--classify-every", a->classify_every, "Reclassify a steady face every K frames")
         ->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--classify-max", a->classify_max, "At most N known faces reclassified per frame (0 = no limit)")
@@ -419,6 +469,9 @@ void setup(CLI::App& parent, int& exit_code) {
     mqtt->add_option("--mqtt-prefix", a->mqtt_prefix, "First topic level")->capture_default_str();
     mqtt->add_option("--mqtt-queue", a->mqtt_queue, "Messages kept while the broker is away (the oldest is dropped first)")
         ->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--save-txt", a->save_txt, "Write YOLO txt labels with confidence (and track id) per image or frame into DIR");
+    cmd->add_option("--save-json", a->save_json,
+                    "Write boxes, scores, class probabilities (and track ids) as JSON (photos) or JSON lines (video)");
     cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on the frames");
     cmd->add_option("--color-mask", a->color_mask, "Box colour for a mask (#RRGGBB)");
     cmd->add_option("--color-no-mask", a->color_no_mask, "Box colour for no mask (#RRGGBB)");

@@ -22,6 +22,7 @@
 #include "maskctl/plot/text.hpp"
 
 // data
+#include "maskctl/data/annotations.hpp"
 #include "maskctl/data/augment.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/data/image.hpp"
@@ -49,8 +50,12 @@
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/annotate.hpp"
 #include "maskctl/detect/compliance.hpp"
+#include "maskctl/detect/detection_eval.hpp"
+#include "maskctl/detect/detection_metrics.hpp"
+#include "maskctl/detect/face_crops.hpp"
 #include "maskctl/detect/face_detector.hpp"
 #include "maskctl/detect/pipeline.hpp"
+#include "maskctl/detect/predictions.hpp"
 #include "maskctl/detect/tracker.hpp"
 #include "maskctl/detect/video_source.hpp"
 

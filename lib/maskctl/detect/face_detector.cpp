@@ -216,6 +216,10 @@ cv::Mat crop_padded(const cv::Mat& image, const cv::Rect& rect) {
     return out;
 }
 
+cv::Mat face_crop(const cv::Mat& image, const cv::Rect2f& box, float pad, float shift_down) {
+    return crop_padded(image, face_crop_rect(box, pad, shift_down));
+}
+
 float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
     const float inter = (a & b).area();
     const float uni = a.area() + b.area() - inter;

@@ -63,6 +63,9 @@ cv::Rect face_crop_rect(const cv::Rect2f& box, float pad = 0.2f, float shift_dow
 // face stays centred as in the training crops. Returns a new (owned) image of rect's size.
 cv::Mat crop_padded(const cv::Mat& image, const cv::Rect& rect);
 
+// The classifier's input for a face, as the detect path cuts it: crop_padded(face_crop_rect(...)).
+cv::Mat face_crop(const cv::Mat& image, const cv::Rect2f& box, float pad = 0.2f, float shift_down = 0.05f);
+
 // Intersection over union of two boxes (0 when either is empty).
 float iou(const cv::Rect2f& a, const cv::Rect2f& b);
 

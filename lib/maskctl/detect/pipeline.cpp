@@ -480,7 +480,7 @@ std::vector<std::vector<float>> MaskDetector::classify(const cv::Mat& bgr, const
     const Preprocess& pre = model_.info.preprocess;
     std::vector<cv::Mat> rgb;
     for (const auto& b : boxes) {
-        cv::Mat crop = resize_for_model(crop_padded(bgr, face_crop_rect(b, options_.crop_pad, options_.crop_shift)), pre);
+        cv::Mat crop = resize_for_model(face_crop(bgr, b, options_.crop_pad, options_.crop_shift), pre);
         cv::Mat converted;
         cv::cvtColor(crop, converted, cv::COLOR_BGR2RGB);
         rgb.push_back(converted);

@@ -105,4 +105,38 @@ cv::Mat draw_confusion_matrix(const std::vector<std::vector<std::int64_t>>& coun
     return img;
 }
 
+cv::Mat draw_pr_curves(const std::string& title, const std::vector<PrSeries>& curves, cv::Size size) {
+    cv::Mat img(size, CV_8UC3, cv::Scalar(255, 255, 255));
+    const cv::Rect plot(60, 40, size.width - 80, size.height - 110);
+    const auto to_px = [&](double r, double p) {
+        return cv::Point(plot.x + static_cast<int>(r * plot.width), plot.y + static_cast<int>((1 - p) * plot.height));
+    };
+    text(img, title, {plot.x, 26}, 0.6, kInk, 2);
+    for (int k = 0; k <= 4; ++k) {
+        const double v = k / 4.0;
+        cv::line(img, to_px(0, v), to_px(1, v), kGrid);
+        cv::line(img, to_px(v, 0), to_px(v, 1), kGrid);
+        text(img, fmt::format("{:.2f}", v), {12, to_px(0, v).y + 4}, 0.4);
+        text(img, fmt::format("{:.2f}", v), {to_px(v, 0).x - 12, plot.y + plot.height + 16}, 0.4);
+    }
+    cv::rectangle(img, plot, kInk);
+    text(img, "recall", {plot.x + plot.width - text_width("recall", 0.45), plot.y + plot.height + 34}, 0.45);
+    text(img, "precision", {plot.x + 4, plot.y - 6}, 0.45);
+    int legend_y = plot.y + plot.height + 56;
+    int legend_x = plot.x;
+    for (const auto& c : curves) {
+        std::vector<cv::Point> pts;
+        for (std::size_t i = 0; i < c.recall.size() && i < c.precision.size(); ++i)
+            pts.push_back(to_px(c.recall[i], c.precision[i]));
+        if (pts.size() > 1) cv::polylines(img, pts, false, c.color, 2, cv::LINE_AA);
+        else if (pts.size() == 1) cv::circle(img, pts[0], 3, c.color, cv::FILLED, cv::LINE_AA);
+        const int w = 40 + text_width(c.name, 0.45);
+        if (legend_x + w > size.width) legend_x = plot.x, legend_y += 20;
+        cv::line(img, {legend_x, legend_y - 5}, {legend_x + 20, legend_y - 5}, c.color, 3);
+        text(img, c.name, {legend_x + 26, legend_y}, 0.45);
+        legend_x += w;
+    }
+    return img;
+}
+
 }  // namespace maskctl

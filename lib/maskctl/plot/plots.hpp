@@ -25,4 +25,13 @@ cv::Mat draw_confusion_matrix(const std::vector<std::vector<std::int64_t>>& coun
                               const std::vector<std::string>& row_names, const std::vector<std::string>& column_names,
                               const std::string& title = "Confusion matrix");
 
+// Precision (y) against recall (x), both 0..1, one line per curve with its legend entry (e.g.
+// "with_mask 0.912" for the class and its AP).
+struct PrSeries {
+    std::string name;
+    std::vector<double> recall, precision;
+    cv::Scalar color;  // RGB
+};
+cv::Mat draw_pr_curves(const std::string& title, const std::vector<PrSeries>& curves, cv::Size size = {640, 480});
+
 }  // namespace maskctl

@@ -1,0 +1,41 @@
+#pragma once
+// The flags that decide which faces the detect path finds and how it crops them, shared by
+// maskctl detect, val and data crops so an evaluation runs exactly what detection runs.
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "maskctl/core/enum_names.hpp"
+#include "maskctl/detect/pipeline.hpp"
+
+namespace maskctl::app {
+
+struct DetectorOptions {
+    std::string detector = "yunet";
+    std::string face_models = "data/models/face";
+    float confidence = -1;
+    int min_face = 24;
+    float crop_pad = 0.2f;
+
+    void add_to(CLI::App* cmd, bool crops = true) {
+        cmd->add_option("--detector", detector, "Face detector")->capture_default_str()
+            ->check(CLI::IsMember(enum_choices<FaceDetectorKind>()));
+        cmd->add_option("--face-models", face_models, "Folder with the face detector model files")->capture_default_str();
+        cmd->add_option("--confidence", confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
+            ->check(CLI::Range(0.0, 1.0));
+        cmd->add_option("--min-face", min_face, "Ignore faces smaller than this (pixels)")->capture_default_str();
+        if (crops)
+            cmd->add_option("--crop-pad", crop_pad, "Padding around the face box for the classifier crop")
+                ->capture_default_str();
+    }
+
+    void apply(DetectOptions& o) const {
+        o.detector.kind = face_detector_kind(detector);
+        o.detector.models_dir = face_models;
+        o.detector.confidence = confidence;
+        o.detector.min_face = min_face;
+        o.crop_pad = crop_pad;
+    }
+};
+
+}  // namespace maskctl::app
