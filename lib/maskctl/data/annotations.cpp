@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -10,6 +9,7 @@
 #include <tinyxml2.h>
 
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/data/image.hpp"
 
@@ -19,11 +19,10 @@ namespace maskctl {
 namespace {
 
 std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw DataError(fmt::format("{}: cannot open file", file.string()));
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    std::string text;
+    if (const auto problem = read_file(file, text); problem != FileProblem::none)
+        throw DataError(fmt::format("{}: {}", file.string(), describe(problem)));
+    return text;
 }
 
 std::string trim(std::string s) {
@@ -105,15 +104,6 @@ std::vector<fs::path> split_file_images(const fs::path& csv, const fs::path& roo
     return out;
 }
 
-std::vector<fs::path> list_image_files(const fs::path& dir) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied)) {
-        const std::string name = e.path().filename().string();
-        if (e.is_regular_file() && !name.starts_with(".") && has_image_extension(e.path())) files.push_back(e.path());
-    }
-    return files;
-}
-
 // The folder a split lives in: `dir`/<name> for any spelling parse_split accepts.
 std::optional<fs::path> split_subfolder(const fs::path& dir, Split split) {
     if (!fs::is_directory(dir)) return std::nullopt;
@@ -122,14 +112,14 @@ std::optional<fs::path> split_subfolder(const fs::path& dir, Split split) {
     return std::nullopt;
 }
 
-struct Layout {
+struct FileLayout {
     fs::path images, labels;
     std::vector<fs::path> files;
 };
 
-Layout find_layout(const fs::path& root, const std::string& format, const std::string& split_text) {
+FileLayout find_layout(const fs::path& root, const std::string& format, const std::string& split_text) {
     const fs::path labels_root = root / (format == "voc" ? "annotations" : "labels");
-    Layout l{root / "images", labels_root, {}};
+    FileLayout l{root / "images", labels_root, {}};
     if (split_text.empty()) {
         l.files = list_image_files(l.images);
     } else {
@@ -287,7 +277,7 @@ DetectionDataset open_detection_dataset(const fs::path& root, const DetectionDat
     if (d.format.empty())
         throw DataError(fmt::format("{}: neither annotations/ (Pascal VOC) nor labels/ (YOLO) beside images/",
                                     root.string()));
-    const Layout layout = find_layout(root, d.format, options.split);
+    const FileLayout layout = find_layout(root, d.format, options.split);
     d.images_dir = layout.images;
     if (d.format == "yolo") {
         d.class_names = read_class_names(root);
