@@ -55,7 +55,8 @@ TEST_CASE("defaults reproduce the Keras MobileNetV2 recipe", "[config]") {
     CHECK(c.train.lr == 1e-4);
     CHECK(c.train.batch_size == 32);
     CHECK(c.train.epochs == 20);
-    CHECK(c.data.split.train == 0.8);
+    CHECK(c.data.split.train == 0.7);
+    CHECK(c.data.split.val == 0.1);
     CHECK(c.data.split.test == 0.2);
     CHECK(c.data.seed == 42);
     CHECK(c == Config{});

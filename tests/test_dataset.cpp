@@ -331,19 +331,21 @@ TEST_CASE("a split written as CSV reproduces the dataset exactly, odd names incl
     }
 }
 
-TEST_CASE("face-mask-3class: three classes, stratified 80/20", "[data]") {
+TEST_CASE("face-mask-3class: three classes, stratified 70/10/20", "[data]") {
     const Dataset d = open_dataset(config_for(test::shared_dir() / "data" / "face-mask-3class"));
     CHECK(d.layout == "flat");
     CHECK(d.class_names == std::vector<std::string>{"mask_weared_incorrect", "with_mask", "without_mask"});
     CHECK(d.class_counts(Split::test) == std::vector<std::size_t>{149, 58, 51});
-    CHECK(d.class_counts(Split::train) == std::vector<std::size_t>{594, 232, 202});
+    CHECK(d.class_counts(Split::val) == std::vector<std::size_t>{74, 29, 25});
+    CHECK(d.class_counts(Split::train) == std::vector<std::size_t>{520, 203, 177});
     CHECK(d.bad_files.empty());
 }
 
-TEST_CASE("face-mask-3833: every file indexed, the 80/20 split has 767 test images", "[data]") {
+TEST_CASE("face-mask-3833: every file indexed, the 70/10/20 split has 767 test images", "[data]") {
     const Dataset d = open_dataset(config_for(test::shared_dir() / "data" / "face-mask-3833"));
     CHECK(d.class_names == std::vector<std::string>{"with_mask", "without_mask"});
-    CHECK(d.class_counts(Split::train) == std::vector<std::size_t>{1531, 1534});
+    CHECK(d.class_counts(Split::train) == std::vector<std::size_t>{1340, 1342});
+    CHECK(d.class_counts(Split::val) == std::vector<std::size_t>{191, 192});
     CHECK(d.class_counts(Split::test) == std::vector<std::size_t>{383, 384});
     CHECK(d.bad_files.empty());
     CHECK(d.ignored_files == 0);

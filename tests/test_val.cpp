@@ -50,7 +50,7 @@ std::string detector_flags() { return " --face-models " + quoted(test::shared_di
 
 }  // namespace
 
-TEST_CASE("val runs the detect path on VOC photos; saved txt and json predictions score the same", "[val]") {
+TEST_CASE("val runs the detect path on VOC photos, and saved txt and json predictions score the same", "[val]") {
     test::TempDir dir("maskctl-val");
     const fs::path data = dir / "data";
     make_fixture(data);

@@ -1,4 +1,5 @@
 // maskctl train: train a classifier from a run config; prints a per-epoch table and where the run went.
+#include <cmath>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -27,6 +28,9 @@ public:
     void on_progress(const std::string& phase, std::size_t done, std::size_t total) override {
         progress_.update(phase, done, total);
     }
+    // "-" in the validation columns of a run without a validation split.
+    static std::string val_cell(double v) { return std::isnan(v) ? "-" : fmt::format("{:.4f}", v); }
+
     void on_epoch(const EpochRecord& r, bool is_best) override {
         if (quiet_) return;
         progress_.finish_line();
@@ -35,9 +39,9 @@ public:
                        "train_acc", "val_loss", "val_acc", "val_f1");
             header_printed_ = true;
         }
-        fmt::print("{:>9} {:>8.1f} {:>9.2e} {:>10.4f} {:>9.4f} {:>9.4f} {:>8.4f} {:>8.4f}{}\n",
-                   fmt::format("{}/{}", r.epoch, epochs_), r.seconds, r.lr, r.train_loss, r.train_accuracy, r.val_loss,
-                   r.val_accuracy, r.val_f1, is_best ? "  *best" : "");
+        fmt::print("{:>9} {:>8.1f} {:>9.2e} {:>10.4f} {:>9.4f} {:>9} {:>8} {:>8}{}\n",
+                   fmt::format("{}/{}", r.epoch, epochs_), r.seconds, r.lr, r.train_loss, r.train_accuracy,
+                   val_cell(r.val_loss), val_cell(r.val_accuracy), val_cell(r.val_f1), is_best ? "  *best" : "");
         std::fflush(stdout);
     }
 

@@ -99,7 +99,7 @@ const std::vector<Rule>& rules() {
         {"data.root", K::String, "Dataset folder. Relative paths are taken from the current directory."},
         {"data.layout", K::Enum, "`flat` = root/<class>/*, split by `data.split`; `split` = root/{train,val,test}/<class>/* (case-insensitive, `validation` accepted); `auto` picks one.", 0, 0, false, false, false, enum_choices<Layout>()},
         {"data.split.train", K::Number, "Fraction of each class used for training (flat layout).", 0, 1, true, false},
-        {"data.split.val", K::Number, "Fraction of each class held out for validation. 0 = validate on the test split, as the Keras recipe does.", 0, 1, false, true},
+        {"data.split.val", K::Number, "Fraction of each class held out for validation (best epoch, early stopping, plateau). 0 = no validation: the last epoch is kept.", 0, 1, false, true},
         {"data.split.test", K::Number, "Fraction of each class held out for the final test.", 0, 1, false, true},
         {"data.split_file", K::String, "CSV (split,label,path) to reuse an exact split; empty = compute it from `data.seed`."},
         {"data.seed", K::Int, "Seed of the stratified split.", 0, 2147483647},

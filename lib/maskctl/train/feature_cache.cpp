@@ -92,6 +92,12 @@ FeatureCache build_feature_cache(Classifier& model, const std::vector<Sample>& t
         cache.train[v].copy_(e.features);
     }
     cache.train_rows = valid_rows(valid);
+    if (val_samples.empty()) {  // no validation split: nothing to score between epochs
+        cache.val = torch::zeros({0, cache.train.size(2)});
+        cache.val_labels = torch::zeros({0}, torch::kInt64);
+        cache.seconds = seconds_since(t0);
+        return cache;
+    }
     Extracted val = extract_features(model, val_samples, loader, 0,
                                      [&](std::size_t done) { progress(n * views + done, total); }, bad, "val");
     const auto val_rows = torch::tensor(valid_rows(val.valid), torch::kInt64);

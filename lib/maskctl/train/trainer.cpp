@@ -32,6 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();  // validation numbers of a run without one
+
 // Logits and labels of one split, plus what they add up to.
 struct Scored {
     torch::Tensor logits;  // [N, classes]
@@ -129,13 +131,19 @@ Scored score_images(Classifier& model, const std::vector<Sample>& samples, Loade
 
 // ---- run folder files --------------------------------------------------------------------------
 
+// Validation columns are empty in a run without a validation split.
+std::string csv_number(double v) { return std::isnan(v) ? "" : fmt::format("{:.6f}", v); }
+
 std::string history_csv(const std::vector<EpochRecord>& history) {
     std::string out = "epoch,seconds,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_f1\n";
     for (const auto& r : history)
-        out += fmt::format("{},{:.3f},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n", r.epoch, r.seconds, r.lr, r.train_loss,
-                           r.train_accuracy, r.val_loss, r.val_accuracy, r.val_f1);
+        out += fmt::format("{},{:.3f},{:.6g},{:.6f},{:.6f},{},{},{}\n", r.epoch, r.seconds, r.lr, r.train_loss,
+                           r.train_accuracy, csv_number(r.val_loss), csv_number(r.val_accuracy), csv_number(r.val_f1));
     return out;
 }
+
+// JSON writes NaN (no validation) as null; read it back as NaN.
+double number_or_nan(const nlohmann::json& j) { return j.is_null() ? kNoValue : j.get<double>(); }
 
 nlohmann::json epoch_json(const EpochRecord& r) {
     return {{"epoch", r.epoch},         {"seconds", r.seconds},   {"lr", r.lr},
@@ -154,8 +162,13 @@ void write_results_png(const fs::path& file, const std::vector<EpochRecord>& his
     for (const auto& r : history)
         tl.push_back(r.train_loss), vl.push_back(r.val_loss), ta.push_back(r.train_accuracy), va.push_back(r.val_accuracy);
     const cv::Scalar blue(31, 119, 180), orange(255, 127, 14);
-    cv::Mat loss = draw_line_panel("loss", {{"train", tl, blue}, {"val", vl, orange}});
-    cv::Mat acc = draw_line_panel("accuracy", {{"train", ta, blue}, {"val", va, orange}});
+    std::vector<Series> loss_series{{"train", tl, blue}}, acc_series{{"train", ta, blue}};
+    if (!history.empty() && !std::isnan(history.front().val_loss)) {  // a run without validation has no val curve
+        loss_series.push_back({"val", vl, orange});
+        acc_series.push_back({"val", va, orange});
+    }
+    cv::Mat loss = draw_line_panel("loss", loss_series);
+    cv::Mat acc = draw_line_panel("accuracy", acc_series);
     cv::Mat both;
     cv::hconcat(loss, acc, both);
     write_png(file, both);
@@ -186,7 +199,8 @@ RunState state_from_json(const nlohmann::json& j, LrSchedule& schedule) {
     s.iteration = j.at("iteration");
     for (const auto& r : j.at("history"))
         s.history.push_back({r.at("epoch"), r.at("seconds"), r.at("lr"), r.at("train_loss"), r.at("train_accuracy"),
-                             r.at("val_loss"), r.at("val_accuracy"), r.at("val_f1")});
+                             number_or_nan(r.at("val_loss")), number_or_nan(r.at("val_accuracy")),
+                             number_or_nan(r.at("val_f1"))});
     s.best_epoch = j.at("best_epoch");
     s.best_value = j.at("best_value");
     s.es_best = j.at("es_best");
@@ -281,8 +295,11 @@ std::string report_text(const TrainResult& r, const Dataset& data, const Config&
                                   r.run_dir.string(), data.root.string(), data.layout, fmt::join(data.class_names, ", "));
     out += fmt::format("images: train {}, val {}, test {}\n", data.samples(Split::train).size(),
                        data.samples(Split::val).size(), data.samples(Split::test).size());
-    out += fmt::format("mode: {}; epochs run: {} of {}; best epoch: {} (by {}); wall time: {:.1f} s\n\n", r.mode,
-                       r.history.size(), config.train.epochs, r.best_epoch, enum_name(config.train.best_metric), r.seconds);
+    const std::string best = data.samples(Split::val).empty()
+                                 ? "none (no validation split: the last epoch is kept)"
+                                 : fmt::format("{} (by {})", r.best_epoch, enum_name(config.train.best_metric));
+    out += fmt::format("mode: {}; epochs run: {} of {}; best epoch: {}; wall time: {:.1f} s\n\n", r.mode,
+                       r.history.size(), config.train.epochs, best, r.seconds);
     if (r.test.total > 0) {
         const std::string model =
             r.evaluated_model == "last" ? fmt::format("Last model (epoch {})", r.evaluated_epoch) : "Best model";
@@ -377,20 +394,40 @@ private:
         has_test_ = !data_.samples(Split::test).empty();
         if (train_samples().empty())
             throw DataError(fmt::format("{}: the train split is empty", data_.root.string()));
-        if (val_samples().empty())
+        if (!has_val_) check_without_validation();
+        observer_.on_message(fmt::format("data: {} classes ({}); train {}, val {}, test {}", classes.size(),
+                                         fmt::join(classes, ", "), train_samples().size(),
+                                         data_.samples(Split::val).size(), data_.samples(Split::test).size()));
+        if (!has_val_)
+            observer_.on_message(fmt::format("no validation split ({}): no best epoch, the last epoch is kept{}",
+                                             no_validation_reason(),
+                                             has_test_ ? " and read against the test split once, at the end" : ""));
+    }
+
+    std::string no_validation_reason() const {
+        return data_.layout == "split" ? fmt::format("no val/ folder in {}", data_.root.string())
+                                       : std::string("data.split.val is 0");
+    }
+
+    // What only a validation split can drive is refused without one: the test split never chooses.
+    void check_without_validation() const {
+        if (!has_test_)
             throw DataError(fmt::format("{}: no validation or test images (set data.split.val or data.split.test)",
                                         data_.root.string()));
-        observer_.on_message(fmt::format("data: {} classes ({}); train {}, val {}, test {}{}", classes.size(),
-                                         fmt::join(classes, ", "), train_samples().size(),
-                                         data_.samples(Split::val).size(), data_.samples(Split::test).size(),
-                                         has_val_ ? "" : "; validating on the test split (data.split.val is 0)"));
+        if (config_.train.early_stopping.enabled)
+            throw ConfigError(fmt::format("key 'train.early_stopping.enabled' is true but there is no validation "
+                                          "split ({}); early stopping never looks at the test split",
+                                          no_validation_reason()));
+        if (config_.train.schedule.type == ScheduleType::plateau)
+            throw ConfigError(fmt::format("key 'train.schedule.type' is \"plateau\" but there is no validation "
+                                          "split ({}); the schedule never looks at the test split",
+                                          no_validation_reason()));
     }
 
     const std::vector<Sample>& train_samples() const { return data_.samples(Split::train); }
-    // Validation falls back to the test split when there is no val split (the Keras recipe).
-    const std::vector<Sample>& val_samples() const {
-        return has_val_ ? data_.samples(Split::val) : data_.samples(Split::test);
-    }
+    // Only the validation split ever chooses (best epoch, early stopping, plateau); the test split is
+    // read once, by evaluate_final_model.
+    const std::vector<Sample>& val_samples() const { return data_.samples(Split::val); }
 
     void open_run_folder() {
         if (run_dir_.empty()) {
@@ -478,16 +515,19 @@ private:
                 result_.interrupted = true;  // the epoch in progress is dropped; last.ckpt holds the previous one
                 return;
             }
-            const SplitScore vs = score(validation_logits(), data_.class_names);
-            schedule_->end_epoch(vs.loss);
-            const EpochRecord rec{epoch + 1,
-                                  seconds_since(t0),
-                                  stats.lr,
-                                  stats.loss_sum / std::max<int64_t>(1, stats.seen),
-                                  static_cast<double>(stats.correct) / std::max<int64_t>(1, stats.seen),
-                                  vs.loss,
-                                  vs.accuracy,
-                                  vs.f1};
+            EpochRecord rec{epoch + 1,
+                            seconds_since(t0),
+                            stats.lr,
+                            stats.loss_sum / std::max<int64_t>(1, stats.seen),
+                            static_cast<double>(stats.correct) / std::max<int64_t>(1, stats.seen),
+                            kNoValue,
+                            kNoValue,
+                            kNoValue};
+            if (has_val_) {
+                const SplitScore vs = score(validation_logits(), data_.class_names);
+                schedule_->end_epoch(vs.loss);
+                rec.val_loss = vs.loss, rec.val_accuracy = vs.accuracy, rec.val_f1 = vs.f1;
+            }
             end_epoch(rec);
             if (should_stop_early()) return;
         }
@@ -566,7 +606,7 @@ private:
         state_.epoch = rec.epoch;
         const Metric best_metric = config_.train.best_metric;
         const double value = metric_value(best_metric, rec);
-        const bool is_best = state_.best_epoch == 0 || improves(best_metric, value, state_.best_value, 0.0);
+        const bool is_best = has_val_ && (state_.best_epoch == 0 || improves(best_metric, value, state_.best_value, 0.0));
         info_.metrics = {{"epoch", rec.epoch}, {"val", epoch_json(rec)}};
         save_model(run_dir_ / "last.maskctl", model_, info_);
         if (is_best) {
@@ -575,7 +615,7 @@ private:
             best_.keep(model_);
             save_model(run_dir_ / "best.maskctl", model_, info_);
         }
-        count_early_stopping(rec);
+        if (has_val_) count_early_stopping(rec);
         save_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_, state_json(state_, *schedule_, config_));
         write_file_atomic(run_dir_ / "history.csv", history_csv(state_.history));
         append_log(log_file_, {{"event", "epoch"}, {"is_best", is_best}, {"record", epoch_json(rec)}});
@@ -624,21 +664,17 @@ private:
         return result_;
     }
 
-    // The final numbers are those of the best model (the last one without restore_best), on the test
-    // split (the val split if there is none). They go into the file of the evaluated model.
+    // The final numbers are those of the best model (the last one without restore_best or without a
+    // validation split), on the test split, read here and nowhere else (the val split if there is no
+    // test split). They go into the file of the evaluated model.
     void evaluate_final_model() {
-        const bool restore = config_.train.early_stopping.restore_best && !best_.empty();
+        const bool restore = has_val_ && config_.train.early_stopping.restore_best && !best_.empty();
         if (restore) best_.restore(model_);
         result_.evaluated_model = restore ? "best" : "last";
         result_.evaluated_epoch = restore ? state_.best_epoch : state_.epoch;
         result_.evaluated_split = has_test_ ? "test" : "val";
-        Scored test;
-        if (cached_ && (!has_val_ || !has_test_)) {
-            test = score_cached(model_, cache_.val, cache_.val_labels);  // the test split is the validation split here
-        } else {
-            const auto& eval_samples = has_test_ ? data_.samples(Split::test) : val_samples();
-            test = score_images(model_, eval_samples, train_lo_, result_.evaluated_split, observer_);
-        }
+        const Scored test = has_test_ ? score_images(model_, data_.samples(Split::test), train_lo_, "test", observer_)
+                                      : validation_logits();
         result_.test = score(test, data_.class_names).metrics;
         info_.metrics = {{result_.evaluated_model + "_epoch", result_.evaluated_epoch},
                          {result_.evaluated_split, to_json(result_.test)}};
