@@ -22,7 +22,7 @@ inline const std::filesystem::path& mask_model() {
         c.output.runs_dir = (dir / "runs").string();
         c.model.backbone.weights = imagenet_weights().string();
         TrainObserver quiet;
-        return train(c, {}, quiet).run_dir / "best.maskctl";
+        return train(c, {}, quiet).run_dir / "last.maskctl";  // no validation split: the last epoch is the model
     }();
     return model;
 }

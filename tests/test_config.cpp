@@ -192,8 +192,8 @@ TEST_CASE("enumerations list their choices", "[config]") {
 }
 
 TEST_CASE("rules that span keys are checked", "[config]") {
-    CHECK(error_of({{"data", {{"split", {{"train", 0.7}, {"test", 0.2}}}}}}) ==
-          "run.json: keys 'data.split.train', 'data.split.val', 'data.split.test' are 0.7, 0, 0.2 (sum 0.9), "
+    CHECK(error_of({{"data", {{"split", {{"train", 0.6}, {"test", 0.2}}}}}}) ==
+          "run.json: keys 'data.split.train', 'data.split.val', 'data.split.test' are 0.6, 0.1, 0.2 (sum 0.9), "
           "expected them to sum to 1");
     CHECK(error_of({{"data", {{"image_size", 256}}}}) ==
           "run.json: key 'data.image_size' has value 256, expected null or the same as 'model.input_size' (224)");
