@@ -166,6 +166,8 @@ prepare_data() {
   link_shared face-mask-3833 data/face-mask-3833 || fetch_dataset
   link_shared face-mask-3class data/face-mask-3class \
     || say "data: face-mask-3class is only in the shared folder (optional; used by configs/mobilenetv2-3class.json)"
+  link_shared face-mask-realworld data/face-mask-realworld \
+    || say "data: face-mask-realworld is only in the shared folder (optional; maskctl val, configs/mobilenetv2-realworld.json)"
   link_shared models/imagenet models/imagenet || fetch_imagenet
   link_shared models/face models/face || fetch_face
   link_shared media media || say "data: media (demo clip, test photos) is only in the shared folder (optional)"

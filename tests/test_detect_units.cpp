@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <opencv2/imgproc.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -199,6 +200,36 @@ TEST_CASE("face detector options: minimum size, small frames, bad kinds and miss
     CHECK_THROWS_AS(make_face_detector(o), ModelFileError);
     CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("/nonexistent/opencv_face_detector_uint8.pb"));
     o.confidence = 2;
+    CHECK_THROWS_AS(make_face_detector(o), ConfigError);
+}
+
+TEST_CASE("upscaling finds small faces and keeps boxes in frame pixels", "[detect]") {
+    const cv::Mat full = media("face.jpg");
+    auto o = detector_options("yunet");
+    const auto plain = make_face_detector(o)->detect(full);
+    o.upscale = 2;
+    const auto up = make_face_detector(o)->detect(full);
+    REQUIRE(up.size() == plain.size());
+    for (const auto& f : plain) {
+        float best = 0;
+        for (const auto& g : up) best = std::max(best, iou(f.box, g.box));
+        CHECK(best > 0.7f);
+    }
+    // A tenth-size copy (51 px wide): face.jpg's four faces become 5-10 px; YuNet misses some at 1x.
+    cv::Mat small;
+    cv::resize(full, small, cv::Size(), 0.1, 0.1, cv::INTER_AREA);
+    o.min_face = 4;
+    o.upscale = 1;
+    const auto found_1x = make_face_detector(o)->detect(small).size();
+    o.upscale = 3;
+    const auto found_3x = make_face_detector(o)->detect(small).size();
+    CHECK(found_1x < 4);
+    CHECK(found_3x == 4);
+
+    o.upscale = 0.5f;
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--upscale is 0.5"));
+    o.upscale = 1;
+    o.max_side = -1;
     CHECK_THROWS_AS(make_face_detector(o), ConfigError);
 }
 

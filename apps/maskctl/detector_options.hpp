@@ -15,6 +15,8 @@ struct DetectorOptions {
     std::string face_models = "data/models/face";
     float confidence = -1;
     int min_face = 24;
+    int max_side = 640;
+    float upscale = 1.0f;
     float crop_pad = 0.2f;
 
     void add_to(CLI::App* cmd, bool crops = true) {
@@ -24,6 +26,11 @@ struct DetectorOptions {
         cmd->add_option("--confidence", confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
             ->check(CLI::Range(0.0, 1.0));
         cmd->add_option("--min-face", min_face, "Ignore faces smaller than this (pixels)")->capture_default_str();
+        cmd->add_option("--max-side", max_side, "Shrink larger frames to this longer side for detection (0 = never)")
+            ->capture_default_str()->check(CLI::NonNegativeNumber);
+        cmd->add_option("--upscale", upscale, "Then enlarge the frame by this factor for detection: small faces "
+                                              "(yunet, haar; about upscale^2 the cost)")
+            ->capture_default_str()->check(CLI::Range(1.0, 4.0));
         if (crops)
             cmd->add_option("--crop-pad", crop_pad, "Padding around the face box for the classifier crop")
                 ->capture_default_str();
@@ -34,6 +41,8 @@ struct DetectorOptions {
         o.detector.models_dir = face_models;
         o.detector.confidence = confidence;
         o.detector.min_face = min_face;
+        o.detector.max_side = max_side;
+        o.detector.upscale = upscale;
         o.crop_pad = crop_pad;
     }
 };

@@ -23,15 +23,16 @@ fs::path existing_model(const fs::path& file, const std::string& kind) {
     return file;
 }
 
-// Shrinks `bgr` so its longer side is at most max_side; returns the factor to map boxes back.
-float shrink(const cv::Mat& bgr, int max_side, cv::Mat& out) {
+// The frame the detector sees: its longer side capped at max_side (0 = no cap), then enlarged by
+// `upscale`. Returns the factor that maps boxes back to frame pixels.
+float resize_for_detection(const cv::Mat& bgr, int max_side, float upscale, cv::Mat& out) {
     const int side = std::max(bgr.cols, bgr.rows);
-    if (max_side <= 0 || side <= max_side) {
+    const double f = (max_side > 0 && side > max_side ? static_cast<double>(max_side) / side : 1.0) * upscale;
+    if (std::abs(f - 1.0) < 1e-9) {
         out = bgr;
         return 1.0f;
     }
-    const double f = static_cast<double>(max_side) / side;
-    cv::resize(bgr, out, cv::Size(), f, f, cv::INTER_AREA);
+    cv::resize(bgr, out, cv::Size(), f, f, f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     return static_cast<float>(bgr.cols) / out.cols;
 }
 
@@ -74,7 +75,7 @@ public:
     std::vector<Face> detect(const cv::Mat& bgr) override {
         check_frame(bgr);
         cv::Mat small;
-        const float back = shrink(bgr, options_.max_side, small);
+        const float back = resize_for_detection(bgr, options_.max_side, options_.upscale, small);
         // YuNet's pooling layers fail on sides that are not multiples of 32 when the side is small (a
         // 40x60 crop): padding right and bottom keeps every box's coordinates unchanged.
         const int pw = (32 - small.cols % 32) % 32, ph = (32 - small.rows % 32) % 32;
@@ -148,7 +149,7 @@ public:
     std::vector<Face> detect(const cv::Mat& bgr) override {
         check_frame(bgr);
         cv::Mat small, gray;
-        const float back = shrink(bgr, options_.max_side, small);
+        const float back = resize_for_detection(bgr, options_.max_side, options_.upscale, small);
         cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
         cv::equalizeHist(gray, gray);
         std::vector<cv::Rect> rects;
@@ -191,6 +192,9 @@ std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& opti
     if (o.confidence > 1)
         throw ConfigError(fmt::format("face detector confidence is {}, expected 0..1", o.confidence));
     if (o.min_face < 1) throw ConfigError(fmt::format("minimum face size is {}, expected >= 1", o.min_face));
+    if (o.max_side < 0) throw ConfigError(fmt::format("--max-side is {}, expected 0 (no limit) or more", o.max_side));
+    if (!(o.upscale >= 1.0f && o.upscale <= 4.0f))
+        throw ConfigError(fmt::format("--upscale is {}, expected 1 to 4", o.upscale));
     switch (o.kind) {
         case FaceDetectorKind::yunet: return std::make_unique<YuNetDetector>(o);
         case FaceDetectorKind::ssd: return std::make_unique<SsdDetector>(o);
