@@ -1,6 +1,8 @@
 // Detection datasets: Pascal VOC and YOLO folders made here, with their splits, and their errors.
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "data_helpers.hpp"
@@ -67,6 +69,19 @@ TEST_CASE("a Pascal VOC folder: classes sorted, boxes in pixels, difficult kept,
     CHECK(t.class_names == std::vector<std::string>{"mask_weared_incorrect"});  // only what the split holds
     test_split.class_names = {"with_mask", "without_mask", "mask_weared_incorrect"};
     CHECK(open_detection_dataset(dir.path(), test_split).images[0].boxes[0].label == 2);
+}
+
+TEST_CASE("a detection dataset with a symlink loop and a named pipe among its photos: reported and skipped",
+          "[annotations][reliability]") {
+    test::TempDir dir;
+    make_voc(dir.path());
+    fs::create_symlink("loop.png", dir / "images" / "loop.png");
+    REQUIRE(::mkfifo((dir / "images" / "pipe.png").c_str(), 0644) == 0);
+    const DetectionDataset d = open_detection_dataset(dir.path());
+    CHECK(d.images.size() == 3);
+    REQUIRE(d.bad_files.total == 2);
+    CHECK_THAT(d.bad_files.summary(), Catch::Contains("loop.png: symlink loop") &&
+                                          Catch::Contains("pipe.png: a named pipe (FIFO), not a file"));
 }
 
 TEST_CASE("a YOLO folder: classes from classes.txt or data.yaml, normalized boxes, pre-split folders", "[annotations]") {

@@ -224,7 +224,7 @@ TEST_CASE("malformed --set and config files give one-line errors", "[config]") {
         maskctl::load_config(dir / "missing.json");
         FAIL("no error");
     } catch (const ConfigError& e) {
-        CHECK(std::string(e.what()) == (dir / "missing.json").string() + ": cannot open config file");
+        CHECK(std::string(e.what()) == (dir / "missing.json").string() + ": cannot read config file: not found");
     }
 }
 

@@ -43,10 +43,13 @@ private:
     std::filesystem::path path_;
 };
 
-// Runs the maskctl CLI with `args` (shell syntax: quote paths), stdout and stderr going to `log`.
+// Runs the maskctl CLI with `args` (shell syntax: quote paths), stdout and stderr going to `log`;
+// `prefix` goes before it (e.g. "setpriv --reuid=65534 ..." to run as another user).
 // Returns (exit code, everything it printed).
-inline std::pair<int, std::string> run_cli(const std::string& args, const std::filesystem::path& log) {
-    const std::string command = "'" + maskctl_binary().string() + "' " + args + " > '" + log.string() + "' 2>&1";
+inline std::pair<int, std::string> run_cli(const std::string& args, const std::filesystem::path& log,
+                                           const std::string& prefix = "") {
+    const std::string command =
+        prefix + " '" + maskctl_binary().string() + "' " + args + " > '" + log.string() + "' 2>&1";
     const int status = std::system(command.c_str());
     std::ifstream in(log, std::ios::binary);
     std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -143,7 +143,7 @@ TEST_CASE("damaged or foreign model files give one clear error each", "[model][m
         auto contents = read_model_file(good);
         contents.metadata["architecture"]["backbone"] = "resnet50";
         write_model_file(bad, contents);
-        require_model_error(bad, "unsupported architecture: model.backbone.name is \"resnet50\"");
+        require_model_error(bad, "key 'model.backbone.name' has value \"resnet50\", expected one of \"mobilenetv2\"");
     }
     SECTION("class names do not match the classes") {
         auto contents = read_model_file(good);

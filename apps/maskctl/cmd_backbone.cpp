@@ -22,17 +22,21 @@ namespace maskctl::app {
 namespace {
 
 namespace fs = std::filesystem;
-// Folders expand to the image files directly inside them, sorted by name.
+// Folders expand to the image files directly inside them, sorted by name; entries that cannot be
+// used are reported on stderr.
 std::vector<fs::path> expand_images(const std::vector<std::string>& args) {
     std::vector<fs::path> out;
+    BadFileReport skipped;
     for (const auto& a : args) {
-        if (!fs::is_directory(a)) {
+        std::error_code ec;
+        if (!fs::is_directory(a, ec)) {
             out.emplace_back(a);
             continue;
         }
-        const auto found = list_image_files(a, /*recursive=*/false);
+        const auto found = list_image_files(a, skipped, /*recursive=*/false);
         out.insert(out.end(), found.begin(), found.end());
     }
+    if (!skipped.empty()) std::cerr << "warning: " << skipped.summary() << "\n";
     return out;
 }
 

@@ -38,14 +38,16 @@ std::string stats_text(const SizeStats& w, const SizeStats& h) {
     return fmt::format("width {}/{}/{}, height {}/{}/{}", w.min, w.median, w.max, h.min, h.median, h.max);
 }
 
-void print_bad_files(const BadFileReport& bad) {
+// Lists the skipped files and returns the exit code that says whether any were.
+int print_bad_files(const BadFileReport& bad) {
     if (bad.empty()) {
         std::cout << "bad files: none\n";
-        return;
+        return kExitOk;
     }
     std::cout << fmt::format("bad files: {} skipped\n", bad.total);
     for (const auto& file : bad.first) std::cout << "  " << file.message << "\n";
     if (bad.total > bad.first.size()) std::cout << fmt::format("  ... and {} more\n", bad.total - bad.first.size());
+    return exit_code_for(bad.total);
 }
 
 int run_inspect(const Config& config, const std::string& chart, int workers) {
@@ -66,13 +68,13 @@ int run_inspect(const Config& config, const std::string& chart, int workers) {
     }
     std::cout << fmt::format("{:<{}}  {:>6}  {:>6}  {:>6}  {:>6}  {}\n", "all", width, totals[0], totals[1], totals[2],
                              totals[3], stats_text(report.width, report.height));
-    print_bad_files(report.bad_files);
+    const int code = print_bad_files(report.bad_files);
     if (dataset.ignored_files) std::cout << fmt::format("ignored: {} hidden or non-image files\n", dataset.ignored_files);
     if (!chart.empty()) {
         write_png(chart, draw_class_chart(dataset, report));
         std::cout << "chart: " << chart << "\n";
     }
-    return kExitOk;
+    return code;
 }
 
 long peak_rss_mb() {
@@ -98,8 +100,9 @@ int run_bench(const Config& config, int epochs, int workers, bool augment) {
                                  r.images_per_second());
     }
     std::cout << fmt::format("peak memory (ru_maxrss): {} MB\n", peak_rss_mb());
-    print_bad_files(loader.bad_files());
-    return kExitOk;
+    BadFileReport bad = dataset.bad_files;  // found while indexing, never given to the loader
+    bad.merge(loader.bad_files());
+    return print_bad_files(bad);
 }
 
 struct CropArgs {
@@ -123,6 +126,7 @@ int run_crops(const CropArgs& c) {
         o.class_names = c.classes;
         o.allow_empty = all_splits;  // a set without a val split still has train and test
         const DetectionDataset d = open_detection_dataset(root, o);
+        bad.merge(d.bad_files);
         const auto dest = all_splits ? std::filesystem::path(c.out) / split : std::filesystem::path(c.out);
         const auto counts = write_face_crops(d, dest, c.crop, bad);
         std::string line;
@@ -130,8 +134,7 @@ int run_crops(const CropArgs& c) {
         std::cout << fmt::format("{}: {} images -> {} ({})\n", split.empty() ? "all" : split, d.images.size(),
                                  dest.string(), line);
     }
-    print_bad_files(bad);
-    return kExitOk;
+    return print_bad_files(bad);
 }
 
 void setup(CLI::App& parent, int& exit_code) {
@@ -159,8 +162,7 @@ void setup(CLI::App& parent, int& exit_code) {
         write_split_csv(dataset, *out);
         std::cout << fmt::format("{}: train {}, val {}, test {} images\n", *out, dataset.samples(Split::train).size(),
                                  dataset.samples(Split::val).size(), dataset.samples(Split::test).size());
-        print_bad_files(dataset.bad_files);
-        exit_code = kExitOk;
+        exit_code = print_bad_files(dataset.bad_files);
     });
 
     auto* crops = data->add_subcommand("crops", "Face crops from photos with labelled boxes (VOC/YOLO), cut as detect cuts them");

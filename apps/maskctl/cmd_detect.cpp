@@ -1,7 +1,6 @@
 // maskctl detect: live mask detection on a camera, a network stream, a video file or photos.
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -16,6 +15,7 @@
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/compliance.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
+#include "maskctl/core/append_file.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/detect/pipeline.hpp"
@@ -29,7 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kExitNoFace = 3;  // gate mode: nothing to decide on
 constexpr const char* kWindow = "maskctl detect";
 
 struct Args {
@@ -90,13 +89,13 @@ public:
     SavedLabels(const Args& a, const std::vector<std::string>& classes, bool video)
         : txt_(a.save_txt), json_(a.save_json), classes_(classes) {
         if (!txt_.empty()) {
-            fs::create_directories(txt_);
+            create_output_folder(txt_);
             write_file_atomic(txt_ / "classes.txt", fmt::format("{}\n", fmt::join(classes, "\n")));
         }
         if (!video || json_.empty()) return;
-        // Frames as JSON lines, flushed one by one: a camera never ends, readers follow the file.
-        lines_.open(json_, std::ios::trunc);
-        if (!lines_) throw IoError(fmt::format("{}: cannot write the --save-json file", json_.string()));
+        // Frames as JSON lines, written one by one: a camera never ends, readers follow the file, and a
+        // failed write (disk full) is an error rather than lost frames.
+        lines_ = AppendFile(json_, /*truncate=*/true);
     }
 
     void image(const fs::path& relative, cv::Size size, const std::vector<FaceResult>& faces) {
@@ -109,9 +108,9 @@ public:
     void frame(const std::string& stem, const FrameResult& r) {
         if (!txt_.empty()) write_txt(txt_ / fmt::format("{}_{}.txt", stem, r.frame.index), r.frame.bgr.size(), r.faces);
         if (lines_.is_open())
-            lines_ << nlohmann::json{{"frame", r.frame.index}, {"time", std::round(r.frame.time * 1000) / 1000},
-                                     {"faces", faces_json(r.faces)}}.dump()
-                   << "\n" << std::flush;
+            lines_.write_line(nlohmann::json{{"frame", r.frame.index},
+                                             {"time", std::round(r.frame.time * 1000) / 1000},
+                                             {"faces", faces_json(r.faces)}}.dump());
     }
 
     void finish() {
@@ -121,7 +120,7 @@ public:
 
 private:
     static void write_txt(const fs::path& file, cv::Size size, const std::vector<FaceResult>& faces) {
-        if (file.has_parent_path()) fs::create_directories(file.parent_path());
+        if (file.has_parent_path()) create_output_folder(file.parent_path());
         write_file_atomic(file, faces_yolo_txt(faces, size));
     }
     nlohmann::json faces_json(const std::vector<FaceResult>& faces) const {
@@ -134,30 +133,39 @@ private:
     fs::path txt_, json_;
     std::vector<std::string> classes_;
     nlohmann::json images_ = nlohmann::json::array();
-    std::ofstream lines_;
+    AppendFile lines_;
 };
 
 // ---- photos ----------------------------------------------------------------------------------
 
-int run_images(const Args& a, MaskDetector& detector) {
+int run_images(const Args& a, MaskDetector& detector, const std::atomic<bool>& stop) {
     const fs::path root(a.image);
-    const auto files = list_images(root);
+    BadFileReport bad;
+    const auto files = list_images(root, &bad);
+    if (files.empty()) throw DataError(bad.summary());
     if (!a.save.empty() && files.size() != 1)
         throw DataError(fmt::format("--save takes one image; {} holds {}: use --out DIR", a.image, files.size()));
     // A gate answers with its exit code; it writes pictures only when asked to.
     fs::path out_dir;
     if (!a.out_dir.empty()) {
         out_dir = a.out_dir;
-        fs::create_directories(out_dir);
+        create_output_folder(out_dir);
     } else if (a.save.empty() && !a.gate) {
         out_dir = create_run_dir("runs/detect");
     }
     const auto& names = detector.class_names();
     SavedLabels saved(a, names, false);
     int violations = 0, faceless = 0, faces_total = 0;
-    for (const auto& file : files) {
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        const fs::path& file = files[i];
+        if (stop.load()) throw Interrupted(fmt::format("interrupted after {} of {} photos", i, files.size()));
         cv::Mat bgr;
-        cv::cvtColor(decode_image(file), bgr, cv::COLOR_RGB2BGR);
+        try {  // one bad photo is reported and skipped; the others are still labelled
+            cv::cvtColor(decode_image(file), bgr, cv::COLOR_RGB2BGR);
+        } catch (const ImageError& e) {
+            bad.add({file, e.problem(), e.what()});
+            continue;
+        }
         const auto faces = detector.detect_image(bgr);
         saved.image(fs::is_directory(root) ? fs::relative(file, root) : file.filename(), bgr.size(), faces);
         faces_total += static_cast<int>(faces.size());
@@ -177,20 +185,22 @@ int run_images(const Args& a, MaskDetector& detector) {
         const fs::path dest = !a.save.empty() ? fs::path(a.save)
                               : fs::is_directory(root) ? out_dir / fs::relative(file, root)
                                                        : out_dir / file.filename();
-        if (dest.has_parent_path()) fs::create_directories(dest.parent_path());
+        if (dest.has_parent_path()) create_output_folder(dest.parent_path());
         write_image(dest, bgr);
     }
     saved.finish();
     if (!a.quiet) {
         if (!out_dir.empty()) fmt::print("annotated images in {}\n", out_dir.string());
-        else if (!a.save.empty()) fmt::print("annotated image: {}\n", a.save);
+        else if (!a.save.empty() && bad.empty()) fmt::print("annotated image: {}\n", a.save);
     }
-    if (!a.gate) return kExitOk;
-    // Gate: a violation anywhere says no; then an image without a face cannot be passed.
-    const int code = violations > 0 ? kExitFailure : faceless > 0 ? kExitNoFace : kExitOk;
+    if (!bad.empty()) fmt::print(stderr, "warning: {}\n", bad.summary());
+    if (!a.gate) return exit_code_for(bad.total);
+    // Gate: a violation anywhere says no; then a photo that could not be read, or one without a face,
+    // cannot be passed.
+    const int code = violations > 0 ? kExitFailure : !bad.empty() ? kExitSkipped : faceless > 0 ? kExitNoFace : kExitOk;
     if (!a.quiet)
         fmt::print("gate: {} ({} face{}, {} without a mask{})\n",
-                   code == kExitOk ? "pass" : code == kExitFailure ? "FAIL" : "no face",
+                   code == kExitOk ? "pass" : code == kExitFailure ? "FAIL" : code == kExitSkipped ? "unreadable photo" : "no face",
                    faces_total, faces_total == 1 ? "" : "s", violations,
                    faceless ? fmt::format(", {} image{} without a face", faceless, faceless == 1 ? "" : "s") : "");
     return code;
@@ -207,11 +217,9 @@ public:
         show_ = !a.headless && !a.bench && display && *display;
         if (!a.headless && !a.bench && !show_ && !a.quiet)
             fmt::print("no display (DISPLAY is not set): running headless\n");
-        if (!a.events.empty()) {
-            // A live log other programs follow (tail -f): written in place, one flushed line per event.
-            events_.open(a.events, std::ios::trunc);
-            if (!events_) throw IoError(fmt::format("{}: cannot write the events file", a.events));
-        }
+        // A live log other programs follow (tail -f): written in place, one line per event; a failed
+        // write (disk full) stops the run with an error instead of losing events in silence.
+        if (!a.events.empty()) events_ = AppendFile(a.events, /*truncate=*/true);
         if (!a.on_violation.empty()) runner_ = std::make_unique<CommandRunner>(a.on_violation);
         if (!a.mqtt.empty()) mqtt_ = std::make_unique<MqttOutput>(mqtt_options(a));
     }
@@ -222,7 +230,7 @@ public:
         if (events_.is_open()) {
             nlohmann::json j = to_json(e);
             j["at"] = utc_timestamp();
-            events_ << j.dump() << "\n" << std::flush;
+            events_.write_line(j.dump());
         }
         if (e.type == "violation") violation(e);
         else if (!a_.quiet && !a_.bench && e.type != "lost")
@@ -256,6 +264,16 @@ public:
             }
         }
         return true;
+    }
+
+    // After an error: keeps what can be kept (the frames and events so far); a second failure is only
+    // reported, so the first error stays the one the user sees.
+    void finish_after_error() noexcept {
+        try {
+            finish();
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "warning: {}\n", e.what());
+        }
     }
 
     // Flushes and closes every output; runs on normal ends and on Ctrl-C alike.
@@ -318,7 +336,7 @@ private:
         j.erase("series");
         j["type"] = "stats";
         j["at"] = j["timestamp"];
-        events_ << j.dump() << "\n" << std::flush;
+        events_.write_line(j.dump());
     }
 
     void violation(const DetectEvent& e) {
@@ -344,7 +362,7 @@ private:
     const FrameSource& source_;
     const std::vector<std::string>& names_;
     bool show_ = false;
-    std::ofstream events_;
+    AppendFile events_;
     std::unique_ptr<VideoFileWriter> writer_;
     std::unique_ptr<CommandRunner> runner_;
     ComplianceStats stats_;
@@ -406,7 +424,7 @@ int run_video(const Args& a, MaskDetector& detector, const std::atomic<bool>& st
     try {
         s = run_detection(*source, detector, obs);
     } catch (...) {
-        obs.finish();
+        obs.finish_after_error();
         throw;
     }
     obs.finish();
@@ -420,7 +438,7 @@ void setup(CLI::App& parent, int& exit_code) {
     auto a = std::make_shared<Args>();
     cmd->add_option("-m,--model", a->model, "Model file (.maskctl)")->required()->check(CLI::ExistingFile);
     auto* src = cmd->add_option_group("source", "Where frames come from (one of)");
-    src->add_option("--camera", a->camera, "Camera index (V4L2)");
+    src->add_option("--camera", a->camera, "Camera index (V4L2)")->check(CLI::Range(0, 99));
     src->add_option("--source", a->url, "Network stream URL (rtsp://, http://, anything OpenCV/FFmpeg opens)");
     src->add_option("--video", a->video, "Video file");
     src->add_option("--image", a->image, "Image file or folder: annotated copies are written out");
@@ -494,9 +512,13 @@ void setup(CLI::App& parent, int& exit_code) {
         // OpenCV logs every backend it tries to stderr; our errors already say what was tried.
         cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
         if (a->bench && a->max_frames == 0) a->max_frames = a->video.empty() ? 0 : 300;
+        // Outputs are checked before any work, so a typo in a path does not cost a run.
+        if (!a->save.empty() && a->image.empty()) VideoFileWriter::check_path(a->save);
+        for (const auto& out : {a->events, a->stats_json, a->summary_json, a->save_json})
+            if (!out.empty()) check_output_path(out);
         const auto& stop = install_stop_handler();
         MaskDetector detector(load_model(a->model), detect_options(*a, stop));
-        exit_code = a->image.empty() ? run_video(*a, detector, stop) : run_images(*a, detector);
+        exit_code = a->image.empty() ? run_video(*a, detector, stop) : run_images(*a, detector, stop);
     });
 }
 

@@ -34,9 +34,16 @@ struct Args {
     bool quiet = false;
 };
 
+struct EvalSet {
+    std::vector<Sample> samples;
+    std::string description;  // the folder, and the split when one was chosen
+    std::size_t skipped = 0;  // bad files and class folders the model does not know
+};
+
 // The samples to evaluate: every image of --data DIR (or its `split` folder when it is pre-split),
-// or the chosen split of a run config; labels follow the model's class names.
-std::pair<std::vector<Sample>, std::string> eval_samples(const Args& a, const std::vector<std::string>& classes) {
+// or the chosen split of a run config; labels follow the model's class names. What is left out is
+// reported on stderr.
+EvalSet eval_samples(const Args& a, const std::vector<std::string>& classes) {
     const auto split = parse_split(a.split);
     if (!split) throw ConfigError(fmt::format("--split {}: expected train, val or test", a.split));
     DataConfig dc;
@@ -49,11 +56,16 @@ std::pair<std::vector<Sample>, std::string> eval_samples(const Args& a, const st
     dc.class_names = classes;
     Dataset d = open_dataset(dc);
     if (!d.bad_files.empty()) std::cerr << "warning: " << d.bad_files.summary() << "\n";
+    for (const auto& name : d.unlisted_classes)
+        std::cerr << fmt::format("warning: class folder '{}' in {} is not a class of the model ({}): its images are "
+                                 "not evaluated\n",
+                                 name, d.root.string(), fmt::join(classes, ", "));
     const bool whole = !a.data.empty() && d.layout == "flat";
     const auto& samples = d.samples(whole ? Split::test : *split);
     if (samples.empty())
         throw DataError(fmt::format("{}: the {} split has no images", d.root.string(), split_name(*split)));
-    return {samples, fmt::format("{}{}", d.root.string(), whole ? "" : fmt::format(" ({} split)", split_name(*split)))};
+    return {samples, fmt::format("{}{}", d.root.string(), whole ? "" : fmt::format(" ({} split)", split_name(*split))),
+            d.bad_files.total + d.unlisted_classes.size()};
 }
 
 std::string errors_csv(const Evaluation& e, const std::vector<std::string>& classes) {
@@ -95,11 +107,12 @@ cv::Mat errors_sheet(const Evaluation& e, const std::vector<std::string>& classe
 void run(const Args& a, int& exit_code) {
     LoadedModel m = load_model(a.model);
     const auto& classes = m.info.class_names;
-    const auto [samples, what] = eval_samples(a, classes);
+    const auto [samples, what, skipped] = eval_samples(a, classes);
     Progress progress(a.quiet);
     InferenceOptions io;
     io.batch_size = a.batch;
     io.progress = [&](std::size_t done, std::size_t total) { progress.update("eval", done, total); };
+    io.stop = &install_stop_handler();
     const Evaluation e = evaluate(m.model, m.info.preprocess, samples, classes, io);
     progress.finish_line();
     if (!e.bad_files.empty()) std::cerr << "warning: " << e.bad_files.summary() << "\n";
@@ -109,7 +122,7 @@ void run(const Args& a, int& exit_code) {
     fmt::print("model: {}\ndata: {}, {} images\n\n{}\n{}\n", a.model, what, e.metrics.total, report,
                confusion_table(e.metrics));
     const auto out_dir = a.out.empty() ? create_run_dir("runs/eval") : std::filesystem::path(a.out);
-    std::filesystem::create_directories(out_dir);
+    create_output_folder(out_dir);
     write_png(out_dir / "confusion_matrix.png", draw_confusion_matrix(e.metrics.confusion, e.metrics.class_names, e.metrics.class_names));
     write_file_atomic(out_dir / "report.txt",
                       fmt::format("model: {}\ndata: {}\n\n{}\n{}", a.model, what, report, confusion_table(e.metrics)));
@@ -127,7 +140,7 @@ void run(const Args& a, int& exit_code) {
     }
     fmt::print("results saved to {}/ (confusion_matrix.png, report.txt){}{}\n", out_dir.string(),
                a.json.empty() ? "" : ", " + a.json, a.errors.empty() ? "" : ", " + a.errors);
-    exit_code = kExitOk;
+    exit_code = exit_code_for(skipped + e.bad_files.total);
 }
 
 void setup(CLI::App& parent, int& exit_code) {

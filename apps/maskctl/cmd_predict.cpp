@@ -1,10 +1,10 @@
 // maskctl predict: label and confidence for single images or folders ("upload a photo").
-#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "console.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/train/evaluator.hpp"
@@ -14,20 +14,14 @@
 namespace maskctl::app {
 namespace {
 
-std::vector<Sample> collect(const std::vector<std::string>& inputs) {
-    namespace fs = std::filesystem;
+// Every image named or found under the folders named; entries that cannot be used go to `bad`.
+std::vector<Sample> collect(const std::vector<std::string>& inputs, BadFileReport& bad) {
     std::vector<Sample> out;
-    for (const auto& in : inputs) {
-        const fs::path p(in);
-        if (fs::is_directory(p)) {
-            for (auto& f : list_image_files(p)) out.push_back({f, -1});
-        } else if (fs::exists(p)) {
-            out.push_back({p, -1});
-        } else {
-            throw DataError(fmt::format("{}: no such file or folder", in));
-        }
-    }
-    if (out.empty()) throw DataError("predict: no image files found in the given folders");
+    for (const auto& in : inputs)
+        for (auto& file : list_image_files(in, bad)) out.push_back({std::move(file), -1});
+    if (out.empty())
+        throw DataError(bad.empty() ? "predict: no image files found in the given folders"
+                                    : "predict: no usable image: " + bad.summary());
     return out;
 }
 
@@ -46,9 +40,11 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->callback([a, &exit_code] {
         LoadedModel m = load_model(a->model);
         const auto& classes = m.info.class_names;
-        const auto samples = collect(a->inputs);
         BadFileReport bad;
-        const auto preds = predict_samples(m.model, m.info.preprocess, samples, {}, &bad);
+        const auto samples = collect(a->inputs, bad);
+        InferenceOptions io;
+        io.stop = &install_stop_handler();
+        const auto preds = predict_samples(m.model, m.info.preprocess, samples, io, &bad);
         if (a->format == "json") {
             nlohmann::json j = nlohmann::json::array();
             for (const auto& p : preds) {
@@ -72,7 +68,7 @@ void setup(CLI::App& parent, int& exit_code) {
                            100 * p.probabilities[p.predicted]);
         }
         if (!bad.empty()) std::cerr << "warning: " << bad.summary() << "\n";
-        exit_code = bad.empty() ? kExitOk : kExitUsage;
+        exit_code = exit_code_for(bad.total);
     });
 }
 

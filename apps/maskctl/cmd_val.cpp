@@ -62,7 +62,7 @@ void write_pictures(const fs::path& dir, const DetectionReport& r) {
 
 // One annotated copy per photo with a mistake; returns how many.
 int write_mistakes(const fs::path& dir, const std::vector<ImagePrediction>& predictions, const DetectionReport& r) {
-    fs::create_directories(dir);
+    create_output_folder(dir);
     int n = 0;
     for (const auto& p : predictions) {
         cv::Mat bgr;
@@ -71,7 +71,7 @@ int write_mistakes(const fs::path& dir, const std::vector<ImagePrediction>& pred
         if (drawn.empty()) continue;
         fs::path dest = dir / p.relative;
         dest.replace_extension(".jpg");
-        if (dest.has_parent_path()) fs::create_directories(dest.parent_path());
+        if (dest.has_parent_path()) create_output_folder(dest.parent_path());
         write_image(dest, drawn);
         ++n;
     }
@@ -83,7 +83,7 @@ void run(const Args& a, int& exit_code) {
     dso.split = a.split;
     dso.class_names = a.classes;
     const DetectionDataset dataset = open_detection_dataset(a.dataset, dso);
-    BadFileReport bad;
+    BadFileReport bad = dataset.bad_files;
     std::vector<std::string> model_classes;
     std::vector<ImagePrediction> predictions;
     std::string what;
@@ -117,7 +117,7 @@ void run(const Args& a, int& exit_code) {
     const std::string text = detection_report_text(r, a.digits);
     fmt::print("{}\n{}", header, text);
     const fs::path out = a.out.empty() ? create_run_dir("runs/val") : fs::path(a.out);
-    fs::create_directories(out);
+    create_output_folder(out);
     write_file_atomic(out / "report.txt", header + "\n" + text);
     write_pictures(out, r);
     if (!a.json.empty()) {
@@ -131,7 +131,7 @@ void run(const Args& a, int& exit_code) {
         fmt::print("photos with mistakes: {} in {}\n", write_mistakes(a.errors, predictions, r), a.errors);
     fmt::print("results saved to {}/ (report.txt, PR_curve.png, confusion_matrix.png){}\n", out.string(),
                a.json.empty() ? "" : ", " + a.json);
-    exit_code = kExitOk;
+    exit_code = exit_code_for(bad.total);
 }
 
 void setup(CLI::App& parent, int& exit_code) {

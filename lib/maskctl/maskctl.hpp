@@ -3,12 +3,15 @@
 // the maskctl app include only the headers they use. Layers from the bottom up (see docs/architecture.md).
 
 // core
+#include "maskctl/core/append_file.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/config.hpp"
 #include "maskctl/core/enum_names.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/files.hpp"
+#include "maskctl/core/folder_listing.hpp"
+#include "maskctl/core/json.hpp"
 #include "maskctl/core/process.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"

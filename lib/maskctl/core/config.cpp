@@ -4,11 +4,14 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
+#include "maskctl/core/json.hpp"
 
 using nlohmann::json;
 
@@ -221,7 +224,8 @@ std::string suggestion(const std::string& unknown) {
     return best;
 }
 
-std::string show(const json& value) { return value.dump(); }
+// A value as the message shows it: cut short when huge (a pasted file, a runaway script).
+std::string show(const json& value) { return json_excerpt(value); }
 
 // 5 rather than 5.0: bounds read better without a spurious decimal.
 std::string number_text(double x) {
@@ -326,13 +330,10 @@ json check_leaf(const std::string& source, const Rule& r, const json& v) {
             return v;
         case Kind::StringList: {
             if (!v.is_array() || v.empty()) reject(source, r, v);
-            std::vector<std::string> seen;
-            for (const auto& s : v) {
-                if (!s.is_string() || s.get<std::string>().empty() ||
-                    std::find(seen.begin(), seen.end(), s.get<std::string>()) != seen.end())
+            std::set<std::string> seen;
+            for (const auto& s : v)
+                if (!s.is_string() || s.get<std::string>().empty() || !seen.insert(s.get<std::string>()).second)
                     reject(source, r, v);
-                seen.push_back(s.get<std::string>());
-            }
             return v;
         }
         case Kind::ClassWeights:
@@ -346,10 +347,11 @@ json check_leaf(const std::string& source, const Rule& r, const json& v) {
 }
 
 [[noreturn]] void reject_unknown(const std::string& source, const std::string& path) {
-    const std::string hint = suggestion(path);
+    // The suggestion is an edit distance per known key: only worth it (and cheap) for key-sized text.
+    const std::string hint = path.size() <= 100 ? suggestion(path) : "";
     if (!hint.empty())
         throw ConfigError(fmt::format("{}: unknown key '{}' (did you mean '{}'?)", source, path, hint));
-    throw ConfigError(fmt::format("{}: unknown key '{}'", source, path));
+    throw ConfigError(fmt::format("{}: unknown key '{}'", source, text_excerpt(path)));
 }
 
 // Walks the user's document: unknown keys and bad values are rejected, and good values are
@@ -402,17 +404,12 @@ void check_consistency(const std::string& source, const Config& c) {
 }
 
 json parse_file(const std::filesystem::path& file) {
-    std::ifstream in(file);
-    if (!in) throw ConfigError(fmt::format("{}: cannot open config file", file.string()));
-    try {
-        return json::parse(in, nullptr, true, /*ignore_comments=*/true);
-    } catch (const json::parse_error& e) {
-        // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
-        std::string what = e.what();
-        const auto pos = what.find("parse error");
-        throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(),
-                                      pos == std::string::npos ? what : what.substr(pos)));
-    }
+    std::string text;
+    if (const FileProblem problem = read_file(file, text); problem != FileProblem::none)
+        throw ConfigError(fmt::format("{}: cannot read config file: {}", file.string(), describe(problem)));
+    JsonParse parsed = parse_json(text, /*comments=*/true);
+    if (!parsed.ok()) throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), parsed.error));
+    return std::move(parsed.value);
 }
 
 // Leaves the document as the user wrote it but with canonical values, for the overrides step.
@@ -447,7 +444,7 @@ Config config_from_json(const json& doc, const std::string& source) {
 }
 
 void apply_override(json& doc, const std::string& assignment) {
-    const std::string source = "--set " + assignment;
+    const std::string source = "--set " + text_excerpt(assignment);
     const auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
         throw ConfigError(fmt::format("{}: expected key=value, e.g. train.epochs=5", source));
@@ -462,11 +459,11 @@ void apply_override(json& doc, const std::string& assignment) {
     }
     json value;
     const bool textual = rule->kind == Kind::String || rule->kind == Kind::Enum;
-    const json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (textual && !(parsed.is_string() || (parsed.is_null() && text == "null" && rule->nullable)))
+    const JsonParse parsed = parse_json(text);
+    if (textual && !(parsed.value.is_string() || (parsed.value.is_null() && text == "null" && rule->nullable)))
         value = text;  // paths and names need no quotes on the command line
-    else if (!parsed.is_discarded())
-        value = parsed;
+    else if (parsed.ok())
+        value = parsed.value;
     else
         value = text;  // not JSON: keep it as text so the error shows what was typed
     set_dotted(doc, path, check_leaf(source, *rule, value));

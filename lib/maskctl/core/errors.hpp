@@ -35,4 +35,19 @@ public:
     using Error::Error;
 };
 
+// Writing an output the user relies on failed (disk full, permissions, missing folder). The message
+// names the user's path, never a temporary file; the previous version of the file is left in place.
+class WriteError : public IoError {
+public:
+    using IoError::IoError;
+};
+
+// A long operation (feature caching, evaluation, prediction) stopped early because its stop flag was
+// set (Ctrl-C, SIGTERM). Not a problem with the input: apps exit 130, and say how to continue when
+// there is a way.
+class Interrupted : public Error {
+public:
+    using Error::Error;
+};
+
 }  // namespace maskctl

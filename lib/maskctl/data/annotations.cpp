@@ -115,20 +115,21 @@ std::optional<fs::path> split_subfolder(const fs::path& dir, Split split) {
 struct FileLayout {
     fs::path images, labels;
     std::vector<fs::path> files;
+    BadFileReport skipped;  // folder entries that cannot be used (the folder rule of folder_listing.hpp)
 };
 
 FileLayout find_layout(const fs::path& root, const std::string& format, const std::string& split_text) {
     const fs::path labels_root = root / (format == "voc" ? "annotations" : "labels");
     FileLayout l{root / "images", labels_root, {}};
     if (split_text.empty()) {
-        l.files = list_image_files(l.images);
+        l.files = list_image_files(l.images, l.skipped);
     } else {
         const auto split = parse_split(split_text);
         if (!split) throw ConfigError(fmt::format("split \"{}\": expected train, val or test", split_text));
         if (const auto sub = split_subfolder(l.images, *split)) {
             l.images = *sub;
             l.labels = labels_root / sub->filename();
-            l.files = list_image_files(l.images);
+            l.files = list_image_files(l.images, l.skipped);
         } else if (fs::is_regular_file(root / "split.csv")) {
             l.files = split_file_images(root / "split.csv", root, l.images, *split);
         } else {
@@ -279,6 +280,7 @@ DetectionDataset open_detection_dataset(const fs::path& root, const DetectionDat
                                     root.string()));
     const FileLayout layout = find_layout(root, d.format, options.split);
     d.images_dir = layout.images;
+    d.bad_files = layout.skipped;
     if (d.format == "yolo") {
         d.class_names = read_class_names(root);
         if (d.class_names.empty()) d.class_names = options.class_names;

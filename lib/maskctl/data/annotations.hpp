@@ -13,6 +13,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "maskctl/data/image.hpp"
+
 namespace maskctl {
 
 struct LabelledBox {
@@ -39,6 +41,7 @@ struct DetectionDataset {
     std::string format;                // "voc" | "yolo"
     std::vector<std::string> class_names;
     std::vector<AnnotatedImage> images;  // sorted by image path
+    BadFileReport bad_files;             // entries of the image folder that cannot be used (reported, skipped)
     std::size_t boxes() const;
 };
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <fstream>
 #include <map>
+#include <set>
 #include <ostream>
 #include <sstream>
 
@@ -11,6 +12,9 @@
 
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
+#include "maskctl/core/folder_listing.hpp"
+#include "maskctl/core/json.hpp"
 #include "maskctl/core/random.hpp"
 
 namespace fs = std::filesystem;
@@ -41,32 +45,30 @@ std::vector<std::string> subfolders(const fs::path& dir) {
     fs::directory_iterator it(dir, ec);
     if (ec) throw DataError(fmt::format("{}: cannot list folder: {}", dir.string(), ec.message()));
     std::vector<std::string> names;
-    for (const auto& entry : it) {
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+        if (ec) throw DataError(fmt::format("{}: cannot list folder: {}", dir.string(), ec.message()));
         std::error_code type_ec;
-        if (!hidden(entry.path()) && entry.is_directory(type_ec)) names.push_back(entry.path().filename().string());
+        if (!hidden(it->path()) && it->is_directory(type_ec)) names.push_back(it->path().filename().string());
     }
     std::sort(names.begin(), names.end());
     return names;
 }
 
-// Adds every image under `folder` (recursively, like flow_from_directory) with `label`.
+// Adds every image under `folder` (recursively, like flow_from_directory) with `label`. Entries that
+// cannot be used (unreadable subfolders, symlink loops, named pipes, bad images) go to bad_files.
 void index_class_folder(const fs::path& folder, int label, std::vector<Sample>& dest, Dataset& dataset) {
-    std::error_code ec;
-    fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
-    if (ec) throw DataError(fmt::format("{}: cannot list class folder: {}", folder.string(), ec.message()));
+    FolderListing listing;
+    try {
+        listing = list_folder(folder);
+    } catch (const IoError& e) {
+        throw DataError(fmt::format("class folder {}", e.what()));
+    }
+    dataset.ignored_files += listing.hidden_files;
+    for (const auto& entry : listing.skipped)
+        dataset.bad_files.add({entry.path, ImageProblem::unreadable, fmt::format("{}: {}", entry.path.string(), entry.reason)});
     std::size_t usable = 0;
-    std::size_t bad = 0;
-    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (ec) throw DataError(fmt::format("{}: cannot list class folder: {}", folder.string(), ec.message()));
-        const fs::path& path = it->path();
-        std::error_code type_ec;
-        const bool is_dir = it->is_directory(type_ec);
-        if (hidden(path)) {
-            if (is_dir) it.disable_recursion_pending();
-            else ++dataset.ignored_files;
-            continue;
-        }
-        if (is_dir) continue;
+    std::size_t bad = listing.skipped.size();
+    for (const auto& path : listing.files) {
         if (!has_image_extension(path)) {
             ++dataset.ignored_files;
             continue;
@@ -84,9 +86,10 @@ void index_class_folder(const fs::path& folder, int label, std::vector<Sample>& 
                             : fmt::format("{}: class folder has no images", folder.string()));
 }
 
-// Class names: the config's list (each must exist as a folder) or the folders found, sorted.
+// Class names: the config's list (each must exist as a folder) or the folders found, sorted. Folders
+// the list leaves out are noted in `unlisted`.
 std::vector<std::string> resolve_classes(const std::vector<std::string>& found, const DataConfig& config,
-                                         const fs::path& where) {
+                                         const fs::path& where, std::vector<std::string>& unlisted) {
     if (!config.class_names) {
         if (found.empty())
             throw DataError(fmt::format("{}: no class folders (expected {}/<class>/<images>)", where.string(),
@@ -97,6 +100,9 @@ std::vector<std::string> resolve_classes(const std::vector<std::string>& found, 
         if (std::find(found.begin(), found.end(), name) == found.end())
             throw DataError(fmt::format("data.class_names lists \"{}\" but folder {} does not exist", name,
                                         (where / name).string()));
+    for (const auto& name : found)
+        if (std::find(config.class_names->begin(), config.class_names->end(), name) == config.class_names->end())
+            unlisted.push_back(name);
     return *config.class_names;
 }
 
@@ -118,7 +124,7 @@ std::map<Split, fs::path> split_folders(const fs::path& root) {
 }
 
 void open_flat(const DataConfig& config, Dataset& dataset) {
-    dataset.class_names = resolve_classes(subfolders(dataset.root), config, dataset.root);
+    dataset.class_names = resolve_classes(subfolders(dataset.root), config, dataset.root, dataset.unlisted_classes);
     std::vector<Sample> all;
     for (std::size_t c = 0; c < dataset.class_names.size(); ++c)
         index_class_folder(dataset.root / dataset.class_names[c], static_cast<int>(c), all, dataset);
@@ -133,7 +139,7 @@ void open_split(const DataConfig& config, Dataset& dataset) {
         for (auto& name : subfolders(folder))
             if (std::find(found.begin(), found.end(), name) == found.end()) found.push_back(std::move(name));
     std::sort(found.begin(), found.end());
-    dataset.class_names = resolve_classes(found, config, folders.at(Split::train));
+    dataset.class_names = resolve_classes(found, config, folders.at(Split::train), dataset.unlisted_classes);
     for (const auto& [split, folder] : folders) {
         auto& dest = dataset.samples(split);
         for (std::size_t c = 0; c < dataset.class_names.size(); ++c) {
@@ -148,39 +154,14 @@ void open_split(const DataConfig& config, Dataset& dataset) {
 
 void open_csv(const DataConfig& config, Dataset& dataset) {
     const fs::path file = config.split_file;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw DataError(fmt::format("data.split_file {}: cannot open file", file.string()));
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string content = text.str();
-    if (content.starts_with("\xEF\xBB\xBF")) content.erase(0, 3);  // spreadsheet programs add a UTF-8 BOM
-    const auto rows = parse_csv(content, file.string());
-    if (rows.empty() || rows[0] != std::vector<std::string>{"split", "label", "path"})
-        throw DataError(fmt::format("{}: first line must be the header split,label,path", file.string()));
+    std::string text;
+    if (const FileProblem problem = read_file(file, text); problem != FileProblem::none)
+        throw DataError(fmt::format("data.split_file {}: {}", file.string(), describe(problem)));
+    const std::vector<SplitRow> parsed = parse_split_csv(text, file.string(), dataset.root);
 
-    struct Row {
-        Split split;
-        std::string label;
-        fs::path path;
-    };
-    std::vector<Row> parsed;
-    for (std::size_t r = 1; r < rows.size(); ++r) {
-        const auto& row = rows[r];
-        if (row.size() == 1 && row[0].empty()) continue;  // blank line
-        if (row.size() != 3)
-            throw DataError(fmt::format("{}: row {} has {} fields, expected 3 (split,label,path)", file.string(), r + 1,
-                                        row.size()));
-        const auto split = parse_split(row[0]);
-        if (!split)
-            throw DataError(fmt::format("{}: row {}: split \"{}\" is not train, val or test", file.string(), r + 1, row[0]));
-        const fs::path path = fs::path(row[2]).is_absolute() ? fs::path(row[2]) : dataset.root / row[2];
-        parsed.push_back({*split, row[1], path});
-    }
-
-    std::vector<std::string> labels;
-    for (const auto& row : parsed)
-        if (std::find(labels.begin(), labels.end(), row.label) == labels.end()) labels.push_back(row.label);
-    std::sort(labels.begin(), labels.end());
+    std::set<std::string> distinct;
+    for (const auto& row : parsed) distinct.insert(row.label);
+    std::vector<std::string> labels(distinct.begin(), distinct.end());
     if (config.class_names) {
         for (const auto& label : labels)
             if (std::find(config.class_names->begin(), config.class_names->end(), label) == config.class_names->end())
@@ -190,18 +171,40 @@ void open_csv(const DataConfig& config, Dataset& dataset) {
     if (labels.empty()) throw DataError(fmt::format("{}: split file lists no images", file.string()));
     dataset.class_names = labels;
 
+    std::map<std::string, int> index;
+    for (std::size_t i = 0; i < labels.size(); ++i) index.emplace(labels[i], static_cast<int>(i));
     for (const auto& row : parsed) {
         if (const ImageProblem problem = check_image_file(row.path); problem != ImageProblem::none) {
             dataset.bad_files.add({row.path, problem, fmt::format("{}: {}", row.path.string(), describe(problem))});
             continue;
         }
-        const auto label = std::find(labels.begin(), labels.end(), row.label) - labels.begin();
-        dataset.samples(row.split).push_back({row.path, static_cast<int>(label)});
+        dataset.samples(row.split).push_back({row.path, index.at(row.label)});
     }
     for (auto& split : dataset.splits) sort_by_path(split);
 }
 
 }  // namespace
+
+std::vector<SplitRow> parse_split_csv(std::string_view text, const std::string& name, const fs::path& root) {
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // spreadsheet programs add a UTF-8 BOM
+    const auto rows = parse_csv(text, name);
+    if (rows.empty() || rows[0] != std::vector<std::string>{"split", "label", "path"})
+        throw DataError(fmt::format("{}: first line must be the header split,label,path", name));
+    std::vector<SplitRow> parsed;
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+        const auto& row = rows[r];
+        if (row.size() == 1 && row[0].empty()) continue;  // blank line
+        if (row.size() != 3)
+            throw DataError(fmt::format("{}: row {} has {} fields, expected 3 (split,label,path)", name, r + 1, row.size()));
+        const auto split = parse_split(row[0]);
+        if (!split)
+            throw DataError(fmt::format("{}: row {}: split \"{}\" is not train, val or test", name, r + 1,
+                                        text_excerpt(row[0])));
+        const fs::path path = fs::path(row[2]).is_absolute() ? fs::path(row[2]) : root / row[2];
+        parsed.push_back({*split, row[1], path});
+    }
+    return parsed;
+}
 
 std::string_view split_name(Split split) {
     switch (split) {
@@ -222,24 +225,6 @@ std::optional<Split> parse_split(std::string_view name) {
 
 std::ostream& operator<<(std::ostream& out, const Sample& sample) {
     return out << sample.label << ":" << sample.path.string();
-}
-
-void BadFileReport::add(BadFile file) {
-    ++total;
-    if (first.size() < kListed) first.push_back(std::move(file));
-}
-
-void BadFileReport::merge(const BadFileReport& other) {
-    total += other.total - std::min(other.total, other.first.size());  // unlisted ones still count
-    for (const auto& file : other.first) add(file);
-}
-
-std::string BadFileReport::summary() const {
-    if (total == 0) return {};
-    std::string text = fmt::format("{} bad file{} skipped: ", total, total == 1 ? "" : "s");
-    for (std::size_t i = 0; i < first.size(); ++i) text += (i ? "; " : "") + first[i].message;
-    if (total > first.size()) text += fmt::format("; and {} more", total - first.size());
-    return text;
 }
 
 std::vector<std::size_t> Dataset::class_counts(Split split) const {

@@ -35,25 +35,6 @@ struct Sample {
 // Writes "label:path" (for logs and test failure messages).
 std::ostream& operator<<(std::ostream& out, const Sample& sample);
 
-struct BadFile {
-    std::filesystem::path path;
-    ImageProblem problem = ImageProblem::corrupt;
-    std::string message;  // one line naming the file and the problem
-};
-
-// Skipped files: the total and the first few, so a report stays short on a huge folder.
-struct BadFileReport {
-    static constexpr std::size_t kListed = 10;
-    std::size_t total = 0;
-    std::vector<BadFile> first;  // at most kListed
-
-    void add(BadFile file);
-    void merge(const BadFileReport& other);
-    bool empty() const { return total == 0; }
-    // "2 bad files skipped: a.jpg: empty (0 bytes); b.png: truncated ..." ("" when none).
-    std::string summary() const;
-};
-
 struct Dataset {
     std::filesystem::path root;
     std::string layout;  // "flat", "split", or "csv" when data.split_file decided the split
@@ -61,6 +42,7 @@ struct Dataset {
     std::array<std::vector<Sample>, 3> splits;  // indexed by Split; each sorted by path
     BadFileReport bad_files;                    // found while indexing: never in `splits`
     std::size_t ignored_files = 0;              // hidden files and files without an image extension
+    std::vector<std::string> unlisted_classes;  // class folders left out because data.class_names omits them
 
     const std::vector<Sample>& samples(Split split) const { return splits[static_cast<int>(split)]; }
     std::vector<Sample>& samples(Split split) { return splits[static_cast<int>(split)]; }
@@ -89,6 +71,18 @@ std::array<std::vector<Sample>, 3> stratified_split(std::vector<Sample> samples,
 // relative to the root with '/' separators; fields are quoted as RFC 4180 says when needed.
 // Written to a temporary file and renamed, so a reader never sees half a file. Throws IoError.
 void write_split_csv(const Dataset& dataset, const std::filesystem::path& file);
+
+// One row of a split file: where an image goes, its class name and its path (relative ones are taken
+// from `root`).
+struct SplitRow {
+    Split split;
+    std::string label;
+    std::filesystem::path path;
+};
+// The rows of a split CSV ("split,label,path" header first; a UTF-8 BOM is allowed). Throws DataError
+// naming `name` and the row on a bad header, a row without 3 fields, or an unknown split.
+std::vector<SplitRow> parse_split_csv(std::string_view text, const std::string& name,
+                                      const std::filesystem::path& root);
 
 // One CSV field, quoted only when it contains a comma, quote, CR, LF or leading/trailing space.
 std::string csv_field(std::string_view text);

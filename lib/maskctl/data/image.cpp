@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "maskctl/core/files.hpp"
+#include "maskctl/core/folder_listing.hpp"
 
 namespace maskctl {
 namespace {
@@ -151,22 +152,40 @@ bool has_image_extension(const std::filesystem::path& path) {
     return std::find(known.begin(), known.end(), ext) != known.end();
 }
 
-std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder, bool recursive) {
-    namespace fs = std::filesystem;
-    std::vector<fs::path> files;
-    const auto add = [&](const fs::directory_entry& e) {
-        std::error_code ec;
-        if (e.is_regular_file(ec) && has_image_extension(e.path())) files.push_back(e.path());
-    };
-    std::error_code ec;
-    if (recursive) {
-        for (const auto& e : fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec))
-            add(e);
-    } else {
-        for (const auto& e : fs::directory_iterator(folder, fs::directory_options::skip_permission_denied, ec)) add(e);
+void BadFileReport::add(BadFile file) {
+    ++total;
+    if (first.size() < kListed) first.push_back(std::move(file));
+}
+
+void BadFileReport::merge(const BadFileReport& other) {
+    total += other.total - std::min(other.total, other.first.size());  // unlisted ones still count
+    for (const auto& file : other.first) add(file);
+}
+
+std::string BadFileReport::summary() const {
+    if (total == 0) return {};
+    std::string text = fmt::format("{} bad file{} skipped: ", total, total == 1 ? "" : "s");
+    for (std::size_t i = 0; i < first.size(); ++i) text += (i ? "; " : "") + first[i].message;
+    if (total > first.size()) text += fmt::format("; and {} more", total - first.size());
+    return text;
+}
+
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& path, BadFileReport& skipped,
+                                                    bool recursive) {
+    FolderListing listing;
+    try {
+        listing = list_folder(path, recursive);
+    } catch (const IoError& e) {
+        throw DataError(e.what());
     }
-    std::sort(files.begin(), files.end());
-    return files;
+    for (const auto& entry : listing.skipped)
+        skipped.add({entry.path, ImageProblem::unreadable, fmt::format("{}: {}", entry.path.string(), entry.reason)});
+    std::error_code ec;
+    const bool folder = std::filesystem::is_directory(path, ec);
+    std::vector<std::filesystem::path> images;
+    for (auto& file : listing.files)
+        if (!folder || has_image_extension(file)) images.push_back(std::move(file));
+    return images;
 }
 
 std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path) {

@@ -43,9 +43,31 @@ private:
 // True for the extensions OpenCV decodes (jpg, jpeg, png, bmp, webp, tif, tiff, ...), in any letter case.
 bool has_image_extension(const std::filesystem::path& path);
 
-// The image files (by extension) in `folder`, and in its subfolders when `recursive`, sorted by path.
-// Folders that cannot be listed are skipped.
-std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder, bool recursive = true);
+struct BadFile {
+    std::filesystem::path path;
+    ImageProblem problem = ImageProblem::corrupt;
+    std::string message;  // one line naming the file and the problem
+};
+
+// Skipped files: the total and the first few, so a report stays short on a huge folder.
+struct BadFileReport {
+    static constexpr std::size_t kListed = 10;
+    std::size_t total = 0;
+    std::vector<BadFile> first;  // at most kListed
+
+    void add(BadFile file);
+    void merge(const BadFileReport& other);
+    bool empty() const { return total == 0; }
+    // "2 bad files skipped: a.jpg: empty (0 bytes); b.png: truncated ..." ("" when none).
+    std::string summary() const;
+};
+
+// Image files to label: `path` itself when it is a file, else the files with an image extension in
+// the folder (and its subfolders when `recursive`; hidden files left out), sorted. Entries that cannot
+// be used (symlink loops, broken links, named pipes, folders that cannot be listed) are added to
+// `skipped` with their reason. Throws DataError when `path` itself does not exist or cannot be listed.
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& path, BadFileReport& skipped,
+                                                    bool recursive = true);
 
 // Reads a whole file. Throws ImageError (missing, unreadable, empty).
 std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path);

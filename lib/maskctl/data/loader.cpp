@@ -165,7 +165,9 @@ void for_each_batch(const std::vector<Sample>& samples, LoaderOptions options, i
     Loader loader(samples, options);
     loader.start_epoch(epoch);
     std::size_t done = 0;
+    const auto stopped = [&] { return options.stop && options.stop->load(); };
     while (auto batch = loader.next()) {
+        if (stopped()) throw Interrupted(fmt::format("interrupted after {} of {} images", done, samples.size()));
         if (batch->indices.empty()) continue;  // every file of the batch failed to decode
         done += batch->indices.size();
         fn(*batch, done);

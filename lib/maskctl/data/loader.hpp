@@ -3,6 +3,7 @@
 // the consumer, behind a bounded queue. Everything a batch holds is a pure function of (samples,
 // options, epoch): the per-epoch order comes from (seed, epoch) and each sample's augmentation from
 // (seed, epoch, sample index), so 1 or 8 workers give bit-identical batches.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -32,6 +33,7 @@ struct LoaderOptions {
     bool drop_last = false;                // drop a last batch smaller than batch_size
     std::optional<AugmentConfig> augment;  // unset = resize only, exactly as predict does
     std::uint64_t seed = 42;
+    const std::atomic<bool>* stop = nullptr;  // for_each_batch throws Interrupted once this is set
 };
 
 // Options for `config` (batch size, workers, input size, seed); `training` turns on shuffling
@@ -100,7 +102,8 @@ private:
 
 // One pass over `samples` in their order (epoch `epoch` of the augmentation, if any): calls `fn` with
 // each non-empty batch and the images done so far, then adds the files that failed to decode to `bad`.
-// The shared loop of feature caching, evaluation and prediction.
+// The shared loop of feature caching, evaluation and prediction. Throws Interrupted between two
+// batches once options.stop is set (a batch takes about a second, so Ctrl-C acts within that).
 void for_each_batch(const std::vector<Sample>& samples, LoaderOptions options, int epoch,
                     const std::function<void(const Batch&, std::size_t done)>& fn, BadFileReport* bad = nullptr);
 

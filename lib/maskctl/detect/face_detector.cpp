@@ -76,9 +76,10 @@ public:
         check_frame(bgr);
         cv::Mat small;
         const float back = resize_for_detection(bgr, options_.max_side, options_.upscale, small);
-        // YuNet's pooling layers fail on sides that are not multiples of 32 when the side is small (a
-        // 40x60 crop): padding right and bottom keeps every box's coordinates unchanged.
-        const int pw = (32 - small.cols % 32) % 32, ph = (32 - small.rows % 32) % 32;
+        // YuNet's pooling layers fail on sides that are not multiples of 32, or below 64 (a 40x60 crop, a
+        // 16x16 photo): padding right and bottom keeps every box's coordinates unchanged.
+        const auto padding = [](int side) { return std::max(64, (side + 31) / 32 * 32) - side; };
+        const int pw = padding(small.cols), ph = padding(small.rows);
         if (pw || ph) cv::copyMakeBorder(small, small, 0, ph, 0, pw, cv::BORDER_CONSTANT, cv::Scalar::all(0));
         if (small.size() != input_size_) {
             net_->setInputSize(small.size());

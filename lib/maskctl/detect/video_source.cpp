@@ -11,7 +11,9 @@
 #include <opencv2/videoio/registry.hpp>
 #include <unistd.h>
 
+#include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/data/dataset.hpp"
 #include "maskctl/data/image.hpp"
 
 namespace maskctl {
@@ -193,12 +195,12 @@ std::unique_ptr<FrameSource> open_video(const fs::path& file, const SourceOption
     return std::make_unique<CaptureSource>(plan, options, "; is it a video format FFmpeg reads?");
 }
 
-std::vector<fs::path> list_images(const fs::path& path) {
+std::vector<fs::path> list_images(const fs::path& path, BadFileReport* skipped) {
+    BadFileReport local;
+    auto files = list_image_files(path, skipped ? *skipped : local);
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw DataError(fmt::format("{}: no such file or folder", path.string()));
-    if (!fs::is_directory(path, ec)) return {path};
-    auto files = list_image_files(path);
-    if (files.empty()) throw DataError(fmt::format("{}: no image files in this folder", path.string()));
+    if (files.empty() && fs::is_directory(path, ec))
+        throw DataError(fmt::format("{}: no image files in this folder", path.string()));
     return files;
 }
 
@@ -209,32 +211,69 @@ struct VideoFileWriter::Impl {
     bool finished = false;
 };
 
-VideoFileWriter::VideoFileWriter(const fs::path& file, double fps, cv::Size size) : impl_(std::make_unique<Impl>()) {
-    const fs::path parent = file.has_parent_path() ? file.parent_path() : fs::path(".");
-    if (!fs::is_directory(parent)) throw IoError(fmt::format("{}: the folder {} does not exist", file.string(), parent.string()));
+namespace {
+
+// The codec for an extension, or 0 when we do not write that kind of file.
+int video_fourcc(const fs::path& file) {
     std::string ext = file.extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (ext.empty()) throw IoError(fmt::format("{}: no extension; use .mp4 or .avi", file.string()));
-    const bool mp4 = ext == ".mp4" || ext == ".m4v" || ext == ".mov";
-    const int fourcc = mp4 ? cv::VideoWriter::fourcc('m', 'p', '4', 'v') : cv::VideoWriter::fourcc('M', 'J', 'P', 'G');
-    impl_->file = file;
-    // The extension stays last: FFmpeg picks the container from it.
-    impl_->temp = parent / fmt::format(".{}.partial-{}{}", file.stem().string(), ::getpid(), file.extension().string());
-    impl_->size = size;
-    if (!impl_->writer.open(impl_->temp.string(), cv::CAP_FFMPEG, fourcc, fps > 0 ? fps : 25.0, size))
-        throw IoError(fmt::format("{}: OpenCV cannot write {} video here ({} codec)", file.string(), ext,
-                                  mp4 ? "mp4v" : "MJPG"));
+    if (ext == ".mp4" || ext == ".m4v" || ext == ".mov") return cv::VideoWriter::fourcc('m', 'p', '4', 'v');
+    if (ext == ".avi" || ext == ".mkv") return cv::VideoWriter::fourcc('M', 'J', 'P', 'G');
+    return 0;
 }
 
-VideoFileWriter::~VideoFileWriter() {
-    if (impl_ && !impl_->finished) {
-        impl_->writer.release();
+// Below this much free space a video stops with an error rather than losing frames in silence.
+constexpr std::uintmax_t kVideoFreeSpaceFloor = 4 << 20;
+constexpr std::int64_t kFramesBetweenSpaceChecks = 15;
+
+}  // namespace
+
+void VideoFileWriter::check_path(const fs::path& file) {
+    if (video_fourcc(file) == 0)
+        throw ConfigError(fmt::format("{}: {}; use .mp4, .m4v, .mov, .avi or .mkv", file.string(),
+                                      file.extension().empty() ? "no extension"
+                                                               : "cannot write " + file.extension().string() + " videos"));
+    check_output_path(file);
+}
+
+VideoFileWriter::VideoFileWriter(const fs::path& file, double fps, cv::Size size) : impl_(std::make_unique<Impl>()) {
+    check_path(file);
+    const fs::path parent = file.has_parent_path() ? file.parent_path() : fs::path(".");
+    remove_stale_temporaries(parent);
+    check_free_space(file, kVideoFreeSpaceFloor);
+    impl_->file = file;
+    impl_->temp = temp_sibling(file, /*keep_extension=*/true);
+    impl_->size = size;
+    if (!impl_->writer.open(impl_->temp.string(), cv::CAP_FFMPEG, video_fourcc(file), fps > 0 ? fps : 25.0, size)) {
         std::error_code ec;
         fs::remove(impl_->temp, ec);
+        throw WriteError(fmt::format("{}: OpenCV cannot write a {} video here", file.string(), file.extension().string()));
     }
 }
 
+VideoFileWriter::~VideoFileWriter() {
+    if (impl_) abandon();
+}
+
+void VideoFileWriter::abandon() noexcept {
+    if (impl_->finished) return;
+    impl_->finished = true;
+    impl_->writer.release();
+    std::error_code ec;
+    fs::remove(impl_->temp, ec);
+}
+
 void VideoFileWriter::write(const cv::Mat& bgr) {
+    if (impl_->finished) throw WriteError(fmt::format("{}: the video was already closed", impl_->file.string()));
+    // OpenCV's writer reports nothing when the disk fills up: look at the free space now and then.
+    if (frames_ % kFramesBetweenSpaceChecks == 0) {
+        try {
+            check_free_space(impl_->file, kVideoFreeSpaceFloor);
+        } catch (const WriteError&) {
+            abandon();  // a video that failed is not kept, not even its first frames
+            throw;
+        }
+    }
     if (bgr.size() == impl_->size) {
         impl_->writer.write(bgr);
     } else {
@@ -249,10 +288,22 @@ void VideoFileWriter::finish() {
     if (impl_->finished) return;
     impl_->writer.release();
     std::error_code ec;
+    // The container's index is written last: a file that does not read back every frame is not kept.
+    const std::int64_t readable = [&] {
+        cv::VideoCapture check(impl_->temp.string(), cv::CAP_FFMPEG);
+        return check.isOpened() ? static_cast<std::int64_t>(check.get(cv::CAP_PROP_FRAME_COUNT)) : -1;
+    }();
+    if (readable != frames_) {
+        abandon();
+        throw WriteError(fmt::format("{}: the video could not be written completely ({} of {} frames readable; disk "
+                                     "full?); the previous file, if any, is unchanged",
+                                     impl_->file.string(), std::max<std::int64_t>(readable, 0), frames_));
+    }
     fs::rename(impl_->temp, impl_->file, ec);
     if (ec) {
-        fs::remove(impl_->temp, ec);
-        throw IoError(fmt::format("{}: cannot move the finished video into place", impl_->file.string()));
+        abandon();
+        throw WriteError(fmt::format("{}: cannot move the finished video into place: {}", impl_->file.string(),
+                                     ec.message()));
     }
     impl_->finished = true;
 }

@@ -12,6 +12,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "maskctl/data/image.hpp"
+
 namespace maskctl {
 
 struct Frame {
@@ -50,26 +52,34 @@ std::unique_ptr<FrameSource> open_camera(int index, const SourceOptions& options
 std::unique_ptr<FrameSource> open_stream(const std::string& url, const SourceOptions& options = {});
 std::unique_ptr<FrameSource> open_video(const std::filesystem::path& file, const SourceOptions& options = {});
 
-// Image files under `path` (a file, or a folder searched recursively), sorted. Throws DataError when
-// the path does not exist or holds no image files.
-std::vector<std::filesystem::path> list_images(const std::filesystem::path& path);
+// list_image_files (dataset.hpp): image files under `path`, sorted; entries that cannot be used go to
+// `skipped`. Throws DataError when the path does not exist or holds no image files.
+std::vector<std::filesystem::path> list_images(const std::filesystem::path& path, BadFileReport* skipped = nullptr);
 
 // Writes an annotated video: into a temporary sibling while running, renamed to `file` by finish(),
 // so a player never opens half a file; the temporary is removed if finish() never runs. The codec
 // follows the extension: mp4v for .mp4/.m4v/.mov, MJPG otherwise (.avi, .mkv).
 class VideoFileWriter {
 public:
-    // Throws IoError when the folder is missing or OpenCV cannot open a writer for the extension.
+    // Throws as check_path, and WriteError when OpenCV cannot open a writer there.
     VideoFileWriter(const std::filesystem::path& file, double fps, cv::Size size);
+    // Before any work: ConfigError for an extension we do not write (.mp4, .m4v, .mov, .avi, .mkv are
+    // fine), WriteError when the folder is missing or not writable.
+    static void check_path(const std::filesystem::path& file);
     ~VideoFileWriter();
     VideoFileWriter(const VideoFileWriter&) = delete;
     VideoFileWriter& operator=(const VideoFileWriter&) = delete;
 
-    void write(const cv::Mat& bgr);  // resized when the frame size differs from the first
-    void finish();                   // closes and renames; throws IoError when the rename fails
+    // Resized when the frame size differs from the first. Throws WriteError when the disk is (nearly) full.
+    void write(const cv::Mat& bgr);
+    // Closes, checks that every frame reads back, renames. Throws WriteError (the temporary removed).
+    // Does nothing after an error or an earlier finish().
+    void finish();
     std::int64_t frames() const { return frames_; }
 
 private:
+    void abandon() noexcept;  // removes the temporary; nothing is written any more
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::int64_t frames_ = 0;

@@ -13,6 +13,7 @@
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/files.hpp"
+#include "maskctl/core/json.hpp"
 #include "maskctl/core/version.hpp"
 
 namespace maskctl {
@@ -155,15 +156,18 @@ void write_model_file(const std::filesystem::path& file, const ModelFileContents
     write_file_atomic(file, encode_model_file(contents));
 }
 
-ModelFileContents read_model_file(const std::filesystem::path& file) {
-    const std::string bytes = read_all(file);
+ModelFileContents read_model_file(const std::filesystem::path& file) { return decode_model_file(read_all(file), file); }
+
+ModelFileContents decode_model_file(const std::string& bytes, const std::filesystem::path& file) {
     check_envelope(file, bytes);
     Cursor in(file, bytes, bytes.size() - 4);
     ModelFileContents out;
     const auto meta_size = in.get<std::uint64_t>("metadata size");
     const char* meta = in.take(meta_size, "metadata");
-    out.metadata = nlohmann::json::parse(meta, meta + meta_size, nullptr, false);
-    if (out.metadata.is_discarded() || !out.metadata.is_object()) in.fail("corrupt: metadata is not a JSON object");
+    JsonParse parsed = parse_json(std::string_view(meta, meta_size));
+    if (!parsed.ok()) in.fail("corrupt: metadata is not valid JSON (" + parsed.error + ")");
+    if (!parsed.value.is_object()) in.fail("corrupt: metadata is not a JSON object");
+    out.metadata = std::move(parsed.value);
     const auto count = in.get<std::uint32_t>("tensor count");
     for (std::uint32_t i = 0; i < count; ++i) {
         const auto name_size = in.get<std::uint16_t>("tensor name size");
@@ -199,35 +203,20 @@ nlohmann::json architecture_json(const ModelConfig& m, int num_classes) {
               {"dropout", m.head.dropout}}}};
 }
 
-namespace {
-
-// Model files are input from outside: their enum values are checked, not mapped to a default.
-template <class E>
-E arch_enum(const nlohmann::json& value, const char* key) {
-    const std::string text = value.get<std::string>();
-    if (const auto e = parse_enum<E>(text)) return *e;
-    std::vector<std::string> quoted;
-    for (const auto& c : enum_choices<E>()) quoted.push_back("\"" + c + "\"");
-    throw ConfigError(fmt::format("{} is \"{}\", expected {}", key, text, fmt::join(quoted, " or ")));
-}
-
-}  // namespace
-
 ModelConfig architecture_from_json(const nlohmann::json& arch) {
-    ModelConfig m;
+    // The same keys and ranges as a run config's "model" section: validated by the config schema, so a
+    // crafted file cannot ask for a 10^9-class head or a 0-pixel input.
+    nlohmann::json model;
     try {
-        m.backbone.name = arch_enum<Backbone>(arch.at("backbone"), "model.backbone.name");
-        arch.at("input_size").get_to(m.input_size);
-        m.num_classes = arch.at("num_classes").get<int>();
-        arch.at("trainable_blocks").get_to(m.backbone.trainable_blocks);
-        const auto& head = arch.at("head");
-        m.head.pool = arch_enum<Pool>(head.at("pool"), "model.head.pool");
-        head.at("pool_size").get_to(m.head.pool_size);
-        head.at("hidden_units").get_to(m.head.hidden_units);
-        head.at("dropout").get_to(m.head.dropout);
+        model = {{"backbone", {{"name", arch.at("backbone")}, {"trainable_blocks", arch.at("trainable_blocks")}}},
+                 {"input_size", arch.at("input_size")},
+                 {"num_classes", arch.at("num_classes")},
+                 {"head", arch.at("head")}};
     } catch (const nlohmann::json::exception& e) {
         throw ConfigError(fmt::format("architecture: {}", e.what()));
     }
+    if (model["num_classes"].is_null()) throw ConfigError("architecture: num_classes is null, expected a number");
+    ModelConfig m = config_from_json({{"model", model}}, "architecture").model;
     m.backbone.weights.clear();  // the weights are in the model file
     return m;
 }
@@ -259,8 +248,9 @@ void save_model(const std::filesystem::path& file, Classifier& model, const Mode
     write_model_file(file, contents);
 }
 
-LoadedModel load_model(const std::filesystem::path& file) {
-    auto contents = read_model_file(file);
+LoadedModel load_model(const std::filesystem::path& file) { return model_from_contents(read_model_file(file), file); }
+
+LoadedModel model_from_contents(const ModelFileContents& contents, const std::filesystem::path& file) {
     const auto& meta = contents.metadata;
     if (meta.value("format", "") != "maskctl-model")
         throw ModelFileError(fmt::format("{}: metadata format is not \"maskctl-model\"", file.string()));

@@ -67,6 +67,10 @@ struct ModelFileContents {
 std::string encode_model_file(const ModelFileContents& contents);
 void write_model_file(const std::filesystem::path& file, const ModelFileContents& contents);
 ModelFileContents read_model_file(const std::filesystem::path& file);
+// The same from bytes in memory (`file` names them in messages).
+ModelFileContents decode_model_file(const std::string& bytes, const std::filesystem::path& file);
+// load_model's second half: the architecture and weights of decoded contents. Throws ModelFileError.
+LoadedModel model_from_contents(const ModelFileContents& contents, const std::filesystem::path& file);
 
 // CRC-32 (IEEE 802.3) of `size` bytes, computed by zlib.
 std::uint32_t crc32(const void* data, std::size_t size);

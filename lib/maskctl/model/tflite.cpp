@@ -402,6 +402,10 @@ Classifier imagenet_classifier(const ModelConfig& model, int num_classes) {
     return classifier;
 }
 
+TfliteMobileNetV2 import_tflite_mobilenetv2(std::vector<uint8_t> bytes, const std::filesystem::path& name) {
+    return Importer(name, std::move(bytes)).run();
+}
+
 void load_tflite_backbone(MobileNetV2& backbone, const std::filesystem::path& file) {
     auto imported = import_tflite_mobilenetv2(file);
     torch::NoGradGuard no_grad;

@@ -9,7 +9,9 @@
 //
 // Importing takes well under a second (3.5 M weights), so no float cache is kept.
 #include <filesystem>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/nn/modules/linear.h>
 
@@ -29,6 +31,8 @@ struct TfliteMobileNetV2 {
 // unreadable file, a file that is not a valid TFLite flatbuffer (truncated, corrupt, other format),
 // or a network that is not MobileNetV2 1.0 (operator sequence, options or tensor shapes differ).
 TfliteMobileNetV2 import_tflite_mobilenetv2(const std::filesystem::path& file);
+// The same from the bytes of a file already read (`name` in messages).
+TfliteMobileNetV2 import_tflite_mobilenetv2(std::vector<std::uint8_t> bytes, const std::filesystem::path& name);
 
 // Copies the backbone weights of `file` into `backbone` (its trainable-blocks setting is kept).
 void load_tflite_backbone(MobileNetV2& backbone, const std::filesystem::path& file);

@@ -13,6 +13,7 @@ std::vector<Prediction> predict_samples(Classifier& model, const Preprocess& pre
     lo.preprocess = preprocess;
     lo.batch_size = options.batch_size;
     lo.workers = options.workers;
+    lo.stop = options.stop;
     std::vector<Prediction> out;
     out.reserve(samples.size());
     for_each_batch(samples, lo, 0, [&](const Batch& batch, std::size_t done) {

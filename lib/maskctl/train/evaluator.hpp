@@ -1,5 +1,6 @@
 #pragma once
 // Running a trained classifier over labelled images: predictions per image and the metrics.
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <vector>
@@ -31,6 +32,7 @@ struct InferenceOptions {
     int batch_size = 32;
     int workers = 0;  // image decoding threads; 0 = automatic
     ProgressFn progress;
+    const std::atomic<bool>* stop = nullptr;  // Ctrl-C: throws Interrupted between two batches
 };
 
 // Classifies `samples` (no augmentation). Files that cannot be decoded are skipped and reported.

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -11,9 +10,11 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "maskctl/core/append_file.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/json.hpp"
 #include "maskctl/core/random.hpp"
 #include "maskctl/core/run_dir.hpp"
 #include "maskctl/core/threads.hpp"
@@ -153,8 +154,7 @@ nlohmann::json epoch_json(const EpochRecord& r) {
 
 void append_log(const fs::path& file, nlohmann::json event) {
     event["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::ofstream out(file, std::ios::app);
-    out << event.dump() << "\n";
+    append_line(file, event.dump());
 }
 
 void write_results_png(const fs::path& file, const std::vector<EpochRecord>& history) {
@@ -217,11 +217,14 @@ void save_checkpoint(const fs::path& file, Classifier& model, torch::optim::Opti
     archive.write("model", model_archive);
     archive.write("optimizer", opt_archive);
     archive.write("state", torch::IValue(state.dump()));
-    const fs::path tmp = file.string() + ".tmp";
-    archive.save_to(tmp.string());
-    std::error_code ec;
-    fs::rename(tmp, file, ec);
-    if (ec) throw IoError(fmt::format("{}: cannot write checkpoint: {}", file.string(), ec.message()));
+    // Serialized in memory, then written like every other output: LibTorch's own file writer throws
+    // from a destructor when the disk is full (an abort) and leaves its temporary behind.
+    std::string bytes;
+    archive.save_to([&](const void* data, std::size_t size) {
+        bytes.append(static_cast<const char*>(data), size);
+        return size;
+    });
+    write_file_atomic(file, bytes);
 }
 
 [[noreturn]] void unusable_checkpoint(const fs::path& file, const std::string& why) {
@@ -235,7 +238,9 @@ nlohmann::json read_checkpoint_state(const fs::path& file) {
         archive.load_from(file.string());
         torch::IValue state;
         archive.read("state", state);
-        nlohmann::json j = nlohmann::json::parse(state.toStringRef());
+        JsonParse parsed = parse_json(state.toStringRef());
+        if (!parsed.ok()) unusable_checkpoint(file, "its state is not JSON: " + parsed.error);
+        nlohmann::json j = std::move(parsed.value);
         for (const char* key : {"epoch", "iteration", "history", "best_epoch", "best_value", "schedule"})
             if (!j.contains(key)) unusable_checkpoint(file, fmt::format("no \"{}\" in its state", key));
         return j;
@@ -346,8 +351,12 @@ public:
 
     TrainResult run() {
         prepare();
-        if (cached_) cache_features();
-        fit();
+        try {
+            if (cached_) cache_features();
+            fit();
+        } catch (const Interrupted&) {
+            result_.interrupted = true;  // last.ckpt holds the last whole epoch (epoch 0 before the first)
+        }
         return finish();
     }
 
@@ -450,6 +459,9 @@ private:
     void start_or_resume() {
         if (options_.resume.empty()) {
             append_log(log_file_, {{"event", "start"}, {"config", to_json(config_)}, {"run_dir", run_dir_.string()}});
+            // A checkpoint before the first epoch: a run stopped while its features are cached can be
+            // resumed like any other.
+            save_checkpoint(run_dir_ / "last.ckpt", model_, *optimizer_, state_json(state_, *schedule_, config_));
             return;
         }
         load_checkpoint_weights(run_dir_ / "last.ckpt", model_, *optimizer_);
@@ -468,6 +480,7 @@ private:
     // Feature cache when the backbone is frozen and the cache fits its memory budget.
     void choose_mode() {
         train_lo_ = make_loader_options(config_, true);
+        train_lo_.stop = options_.stop;
         cached_ = config_.train.feature_cache.enabled && config_.model.backbone.trainable_blocks == 0;
         views_ = config_.augment.enabled ? config_.train.feature_cache.views : 1;
         if (cached_) {
@@ -658,7 +671,13 @@ private:
         result_.best_epoch = state_.best_epoch;
         if (!state_.history.empty()) write_results_png(run_dir_ / "results.png", state_.history);
         // An interrupted run is finished by --resume, which also evaluates it.
-        if (!state_.history.empty() && !result_.interrupted) evaluate_final_model();
+        if (!state_.history.empty() && !result_.interrupted) {
+            try {
+                evaluate_final_model();
+            } catch (const Interrupted&) {
+                result_.interrupted = true;
+            }
+        }
         result_.seconds = seconds_since(t_start_);
         if (!state_.history.empty() && !result_.interrupted) write_report();
         return result_;
