@@ -1,7 +1,6 @@
 #include "maskctl/model/model_file.hpp"
 
 #include <array>
-#include <bit>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -19,7 +18,9 @@
 namespace maskctl {
 namespace {
 
-static_assert(std::endian::native == std::endian::little, "the model file format is little-endian");
+// The compiler's macro rather than std::endian: the fuzz build (tests/fuzz) compiles this file as C++17,
+// the standard clang 14 can compile LibTorch's headers in.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the model file format is little-endian");
 
 constexpr char kMagic[8] = {'M', 'A', 'S', 'K', 'C', 'T', 'L', '\0'};
 constexpr std::uint8_t kFloat32 = 1;
