@@ -13,7 +13,9 @@
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/process.hpp"
 #include "maskctl/core/wall_clock.hpp"
+#include "maskctl/detect/compliance.hpp"
 #include "maskctl/fleet/broker.hpp"
+#include "maskctl/fleet/fleet_view.hpp"
 #include "maskctl/fleet/mqtt_client.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
 #include "test_helpers.hpp"
@@ -544,4 +546,150 @@ TEST_CASE("broker killed mid-run: queued events arrive after the reconnect, in o
     const double without = rate(*first_away, *last_away), overall = rate(stats.front(), stats.back());
     INFO("frames/s while the broker was away " << without << ", over the run " << overall);
     CHECK(without >= 0.7 * overall);
+}
+
+TEST_CASE("the fleet view: cameras side by side, totals, stale and offline cameras", "[fleet]") {
+    FleetView view;
+    CHECK(view.topics() == std::vector<std::string>{"maskctl/+/stats", "maskctl/+/available"});
+    const auto stats = [](int total, int mask, double time) {
+        return json{{"people_total", total}, {"people_with_mask", mask}, {"people_without_mask", total - mask},
+                    {"people_other", 0}, {"violations", total - mask}, {"violators", total - mask},
+                    {"compliance", total ? json(static_cast<double>(mask) / total) : json(nullptr)},
+                    {"time", time}, {"interval", 15}, {"fps", 12.5},
+                    {"last_hour", {{"compliance", total ? json(static_cast<double>(mask) / total) : json(nullptr)}}}}
+            .dump();
+    };
+    CHECK(view.add({"maskctl/door1/available", "online", true}));
+    CHECK(view.add({"maskctl/door1/stats", stats(4, 3, 1000), true}));
+    CHECK(view.add({"maskctl/door2/stats", stats(6, 6, 1000), true}));
+    CHECK(view.add({"maskctl/door3/available", "offline", true}));
+    CHECK_FALSE(view.add({"maskctl/available", "online", true}));       // not a camera's
+    CHECK_FALSE(view.add({"maskctl/door1/events", "{}", false}));       // events are not shown
+    CHECK_FALSE(view.add({"other/door1/stats", stats(1, 1, 1000), true}));
+    CHECK_FALSE(view.add({"maskctl/door4/stats", "not json", true}));  // ignored, not fatal
+
+    const auto cams = view.cameras();
+    REQUIRE(cams.size() == 3);
+    CHECK(cams[0].state(1010) == "online");
+    CHECK(cams[1].state(1010) == "online");
+    CHECK(cams[1].state(1100) == "stale");  // silent for more than 3 intervals
+    CHECK(cams[2].state(1010) == "offline");
+    const json t = view.totals();
+    CHECK(t["cameras"] == 2);
+    CHECK(t["people_total"] == 10);
+    CHECK(t["people_with_mask"] == 9);
+    CHECK(t["compliance"] == 0.9);
+
+    const std::string table = view.table(1010);
+    INFO(table);
+    CHECK_THAT(table, Catch::StartsWith("camera "));
+    CHECK_THAT(table, Catch::Contains("75.0%"));
+    CHECK_THAT(table, Catch::Contains("100.0%"));
+    CHECK_THAT(table, Catch::Contains("90.0%"));
+    CHECK_THAT(table, Catch::Contains("all (2)"));
+    CHECK(std::count(table.begin(), table.end(), '\n') == 5);  // header, 3 cameras, total
+    const json j = view.to_json(1010);
+    CHECK(j["cameras"].size() == 3);
+    CHECK(j["cameras"][0]["age"] == 10.0);
+    CHECK(j["cameras"][2]["stats"].is_null());
+}
+
+TEST_CASE("maskctl stats --mqtt: every camera of a broker side by side", "[fleet]") {
+    test::TempDir tmp("maskctl-fleet-stats");
+    LocalBroker broker(tmp / "broker");
+    // Two cameras' real stats messages (the compliance module and MqttOutput, without a model): door1
+    // saw a person with a mask and one without, door2 one with a mask and stopped.
+    const auto camera = [&](const std::string& name, const std::vector<std::string>& labels) {
+        MqttOutputOptions o;
+        o.mqtt.url = broker.url();
+        o.name = name;
+        auto out = std::make_unique<MqttOutput>(o);
+        ComplianceStats stats({"with_mask", "without_mask"});
+        int track = 0;
+        for (const auto& label : labels) {
+            DetectEvent e;
+            e.type = "appear";
+            e.track = ++track;
+            e.label = label;
+            stats.add_event(e);
+            out->event(e);
+        }
+        out->stats(stats.snapshot());
+        for (int i = 0; i < 200 && out->counters().waiting > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        REQUIRE(out->counters().waiting == 0);  // on the broker, retained
+        return out;
+    };
+    auto door1 = camera("door1", {"with_mask", "without_mask"});
+    auto door2 = camera("door2", {"with_mask"});
+    CHECK(door2->close(5) == 0);
+
+    auto [code, out] = test::run_cli("stats --mqtt " + broker.url() + " --once", tmp / "log");
+    INFO(out);
+    REQUIRE(code == 0);
+    CHECK_THAT(out, Catch::Contains("door1"));
+    CHECK_THAT(out, Catch::Contains("door2"));
+    CHECK_THAT(out, Catch::Contains("offline"));
+    CHECK_THAT(out, Catch::Contains("50.0%"));
+    CHECK_THAT(out, Catch::Contains("66.7%"));  // 2 of 3 people over both cameras
+
+    auto [jcode, jout] = test::run_cli("stats --mqtt " + broker.url() + " --once --json", tmp / "log");
+    REQUIRE(jcode == 0);
+    const json j = json::parse(jout);
+    REQUIRE(j["cameras"].size() == 2);
+    CHECK(j["cameras"][0]["name"] == "door1");
+    CHECK(j["cameras"][0]["state"] == "online");
+    CHECK(j["cameras"][0]["stats"]["people_total"] == 2);
+    CHECK(j["cameras"][1]["state"] == "offline");
+    CHECK(j["total"]["people_total"] == 3);
+
+    auto [down, dout] = test::run_cli(fmt::format("stats --mqtt mqtt://127.0.0.1:{} --once --wait 1", free_local_port()),
+                                      tmp / "log");
+    CHECK(down == 2);
+    CHECK_THAT(dout, Catch::Contains("cannot reach the broker at mqtt://127.0.0.1:"));
+    CHECK_THAT(dout, Catch::Contains("Connection refused"));
+    auto [bad, bout] = test::run_cli("stats --once", tmp / "log");
+    CHECK(bad == 2);
+    CHECK_THAT(bout, Catch::Contains("add --mqtt"));
+}
+
+TEST_CASE("TLS: mqtts:// with the CA that signed the broker's certificate", "[fleet]") {
+    test::TempDir tmp("maskctl-fleet-tls");
+    const auto sh = [&](const std::string& command) {
+        INFO(command);
+        REQUIRE(std::system(("cd '" + tmp.path().string() + "' && " + command + " > openssl.log 2>&1").c_str()) == 0);
+    };
+    // A private CA, and a certificate for 127.0.0.1 it signed.
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=maskctl-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj /CN=127.0.0.1");
+    std::ofstream(tmp / "san.ext") << "subjectAltName=IP:127.0.0.1\n";
+    sh("openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt -days 2 "
+       "-extfile san.ext");
+    LocalBrokerOptions bo;
+    bo.certfile = (tmp / "broker.crt").string();
+    bo.keyfile = (tmp / "broker.key").string();
+    LocalBroker broker(tmp / "broker", bo);
+    REQUIRE(broker.url().rfind("mqtts://", 0) == 0);
+
+    Inbox<MqttMessage> inbox;
+    MqttOptions so = subscriber(broker.url(), "t/#", inbox);
+    so.ca_file = (tmp / "ca.pem").string();
+    MqttClient sub(so);
+    REQUIRE(sub.wait_connected(10));
+    MqttOptions po;
+    po.url = broker.url();
+    po.ca_file = (tmp / "ca.pem").string();
+    MqttClient pub(po);
+    probe(pub, inbox, "t/tls");
+    CHECK(pub.counters().connected);
+
+    // Without our CA the broker's certificate is not trusted: one line, no connection.
+    Inbox<std::string> status;
+    MqttOptions untrusting;
+    untrusting.url = broker.url();
+    untrusting.on_status = [&status](const std::string& line) { status.add(line); };
+    MqttClient stranger(untrusting);
+    const auto lines = status.wait(at_least(1), 10);
+    REQUIRE(lines.size() >= 1);
+    CHECK_THAT(lines[0], Catch::StartsWith("mqtt: cannot connect to " + broker.url()));
+    CHECK_FALSE(stranger.counters().connected);
 }

@@ -1,4 +1,5 @@
 // maskctl bench: the speed and memory table of docs/benchmarks.md, printed and written as JSON.
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/fleet/broker.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/model/tflite.hpp"
 
@@ -32,6 +34,7 @@ struct BenchArgs {
     std::string video;
     double seconds = 5.0;
     int frames = 300;
+    int mqtt_pairs = 2;
 };
 
 std::string default_video() {
@@ -172,6 +175,71 @@ void bench_detect(const BenchArgs& a, const fs::path& model_file, const fs::path
     rows.add("detect, peak RSS", r.peak_rss_mb, "MB", "", "ru_maxrss of the child");
 }
 
+// The cost of publishing: detect runs without and with --mqtt (a broker on this machine, stats every
+// second: more messages than the default 15 s), in ABBA order so a machine getting busier or quieter
+// during the runs weighs on both sides alike.
+void bench_detect_mqtt(const BenchArgs& a, const fs::path& model_file, const fs::path& work, Rows& rows) {
+    if (!fs::exists(a.video) || a.mqtt_pairs == 0) return;
+    if (LocalBroker::program().empty()) {
+        rows.add("detect, MQTT publishing cost", kNotMeasured, "%", "< 2",
+                 "skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    }
+    LocalBroker broker(work / "broker");
+    struct Run {
+        double fps = 0, cpu_ms = 0;  // frames/s; CPU ms per frame, all threads of the child
+        long messages = 0;
+    };
+    const auto run = [&](bool mqtt) {
+        const fs::path summary = work / "detect-mqtt.json", log = work / "detect-mqtt.log";
+        fs::remove(summary);
+        fs::remove(log);
+        std::vector<std::string> argv{self_executable().string(), "detect", "--model", model_file.string(), "--video",
+                                      a.video, "--bench", "--quiet", "--max-frames", std::to_string(a.frames),
+                                      "--summary-json", summary.string()};
+        if (mqtt) argv.insert(argv.end(), {"--mqtt", broker.url(), "--name", "bench", "--stats-every", "1"});
+        step(fmt::format("detect {} --mqtt (child process)", mqtt ? "with" : "without"));
+        const auto r = run_child(argv, log);
+        if (r.exit_code != 0 || !fs::exists(summary))
+            throw Error(fmt::format("maskctl detect exited with {}; see {}", r.exit_code, log.string()));
+        const auto s = nlohmann::json::parse(std::ifstream(summary));
+        Run out{s.value("fps", 0.0), 1000.0 * r.cpu_seconds / std::max(1L, s.value("frames", 1L)), 0};
+        std::ifstream in(log);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("mqtt: ", 0) == 0 && line.find(" messages delivered") != std::string::npos)
+                out.messages = std::stol(line.substr(6));
+        return out;
+    };
+    std::vector<Run> off, on;
+    for (int i = 0; i < a.mqtt_pairs; ++i) {
+        if (i % 2 == 0) off.push_back(run(false)), on.push_back(run(true));
+        else on.push_back(run(true)), off.push_back(run(false));
+    }
+    const auto mean = [](const std::vector<Run>& v, double Run::*field) {
+        double sum = 0;
+        for (const auto& r : v) sum += r.*field;
+        return sum / static_cast<double>(v.size());
+    };
+    const double fps_off = mean(off, &Run::fps), fps_on = mean(on, &Run::fps);
+    const double cpu_off = mean(off, &Run::cpu_ms), cpu_on = mean(on, &Run::cpu_ms);
+    const auto each = [](const std::vector<Run>& v) {
+        std::vector<std::string> out;
+        for (const auto& r : v) out.push_back(fmt::format("{:.2f}", r.fps));
+        return fmt::format("mean of {} runs ({}), ABBA order", v.size(), fmt::join(out, ", "));
+    };
+    rows.add("detect without --mqtt", fps_off, "frames/s", "", each(off));
+    rows.add("detect --mqtt (mosquitto on this machine)", fps_on, "frames/s", "",
+             fmt::format("{}; stats every 1 s, {} messages delivered per run", each(on), on.back().messages));
+    // How far apart runs of the same command land here: a cost below that is not resolved by frames/s
+    // (CPU time per frame, below, is much less sensitive to other processes).
+    const auto [lo, hi] = std::minmax_element(off.begin(), off.end(), [](const Run& x, const Run& y) { return x.fps < y.fps; });
+    rows.add("detect, MQTT publishing cost in frames/s", 100.0 * (1.0 - fps_on / fps_off), "%", "< 2",
+             fmt::format("1 - with/without; runs without --mqtt spread {:.0f} % (max-min)/mean",
+                         100.0 * (hi->fps - lo->fps) / fps_off));
+    rows.add("detect, MQTT publishing cost in CPU time", 100.0 * (cpu_on / cpu_off - 1.0), "%", "< 2",
+             fmt::format("{:.1f} vs {:.1f} CPU ms per frame, all threads", cpu_on, cpu_off));
+}
+
 int run_bench(BenchArgs& a) {
     const Config config = a.config.load();
     const fs::path work = fs::path(config.output.runs_dir) / "bench";
@@ -195,6 +263,7 @@ int run_bench(BenchArgs& a) {
     }
     bench_eval(config, model_file, rows);
     bench_detect(a, model_file, work, rows);
+    bench_detect_mqtt(a, model_file, work, rows);
 
     write_file_atomic(a.json, to_json(report).dump(2) + "\n");
     std::cout << "\n" << format_bench_table(report) << "\njson: " << a.json << "\n";
@@ -213,6 +282,8 @@ void setup(CLI::App& parent, int& exit_code) {
         ->check(CLI::Range(0.1, 600.0));
     cmd->add_option("--frames", a->frames, "Frames of the detect measurement")->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--mqtt-pairs", a->mqtt_pairs, "Detect runs without and with --mqtt, alternating (0 = skip)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->callback([a, &exit_code] { exit_code = run_bench(*a); });
 }
 

@@ -12,6 +12,7 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "detector_options.hpp"
+#include "mqtt_options.hpp"
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/compliance.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
@@ -51,7 +52,7 @@ struct Args {
     std::string name;          // camera name in the statistics (default: the host name)
     std::string stats_json;
     double stats_every = 0;    // seconds between stats lines (events file, MQTT); 0 = none (15 with --mqtt)
-    std::string mqtt, mqtt_user, mqtt_password_file, mqtt_ca, mqtt_client_id, mqtt_prefix = "maskctl";
+    MqttArgs mqtt;
     int mqtt_queue = 1000;
     std::string save_txt, save_json;  // machine-readable labels (predictions.hpp)
     std::string color_mask, color_no_mask, color_other;
@@ -221,7 +222,7 @@ public:
         // write (disk full) stops the run with an error instead of losing events in silence.
         if (!a.events.empty()) events_ = AppendFile(a.events, /*truncate=*/true);
         if (!a.on_violation.empty()) runner_ = std::make_unique<CommandRunner>(a.on_violation);
-        if (!a.mqtt.empty()) mqtt_ = std::make_unique<MqttOutput>(mqtt_options(a));
+        if (!a.mqtt.url.empty()) mqtt_ = std::make_unique<MqttOutput>(mqtt_options(a));
     }
 
     void on_event(const DetectEvent& e) override {
@@ -314,12 +315,9 @@ private:
     static MqttOutputOptions mqtt_options(const Args& a) {
         MqttOutputOptions o;
         o.name = a.name;
-        o.prefix = a.mqtt_prefix;
-        o.mqtt.url = a.mqtt;
-        o.mqtt.user = a.mqtt_user;
-        if (!a.mqtt_password_file.empty()) o.mqtt.password = read_password_file(a.mqtt_password_file);
-        o.mqtt.ca_file = a.mqtt_ca;
-        o.mqtt.client_id = a.mqtt_client_id;
+        o.prefix = a.mqtt.prefix;
+        o.stats_every = a.stats_every;
+        o.mqtt = a.mqtt.options();
         o.mqtt.queue_size = static_cast<std::size_t>(a.mqtt_queue);
         // One line per change of the connection's state, from the MQTT thread (stderr, whole lines).
         o.mqtt.on_status = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
@@ -478,14 +476,8 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--stats-every", a->stats_every,
                     "Statistics every S seconds: a line in the --events file, the retained MQTT stats topic (default with --mqtt: 15)")
         ->check(CLI::PositiveNumber);
-    auto* mqtt = cmd->add_option_group("MQTT", "Publish events and statistics to a broker (docs/fleet.md)");
-    mqtt->add_option("--mqtt", a->mqtt, "Broker URL: mqtt://host[:1883] or mqtts://host[:8883]");
-    mqtt->add_option("--mqtt-user", a->mqtt_user, "User name for the broker");
-    mqtt->add_option("--mqtt-password-file", a->mqtt_password_file, "File whose first line is the password");
-    mqtt->add_option("--mqtt-ca", a->mqtt_ca, "CA certificate (PEM) to trust for mqtts://");
-    mqtt->add_option("--mqtt-client-id", a->mqtt_client_id, "Client id (default maskctl-<name>)");
-    mqtt->add_option("--mqtt-prefix", a->mqtt_prefix, "First topic level")->capture_default_str();
-    mqtt->add_option("--mqtt-queue", a->mqtt_queue, "Messages kept while the broker is away (the oldest is dropped first)")
+    a->mqtt.add_to(cmd, "MQTT", "Publish events and statistics to this broker: mqtt://host[:1883] or mqtts://host[:8883]");
+    cmd->add_option("--mqtt-queue", a->mqtt_queue, "Messages kept while the broker is away (the oldest is dropped first)")
         ->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--save-txt", a->save_txt, "Write YOLO txt labels with confidence (and track id) per image or frame into DIR");
     cmd->add_option("--save-json", a->save_json,
@@ -499,14 +491,13 @@ void setup(CLI::App& parent, int& exit_code) {
         if (a->gate && a->image.empty()) throw ConfigError("--gate works on photos: use it with --image");
         if (!a->image.empty() && (a->stats_every > 0 || !a->stats_json.empty()))
             throw ConfigError("--stats-json and --stats-every count tracked people: use a video, stream or camera");
-        if (a->stats_every > 0 && a->events.empty() && a->mqtt.empty())
+        if (a->stats_every > 0 && a->events.empty() && a->mqtt.url.empty())
             throw ConfigError("--stats-every writes to the events file or the broker: add --events FILE or --mqtt URL");
         if (a->name.empty()) a->name = host_name();
-        if (!a->mqtt.empty()) {
+        if (!a->mqtt.url.empty()) {
             // Checked before the model loads: a typo should not cost a second.
-            parse_mqtt_url(a->mqtt);
+            a->mqtt.check();
             check_topic_level(a->name, "--name");
-            check_topic_level(a->mqtt_prefix, "--mqtt-prefix");
             if (a->stats_every == 0) a->stats_every = 15;
         }
         // OpenCV logs every backend it tries to stderr; our errors already say what was tried.

@@ -64,6 +64,7 @@
 
 // fleet
 #include "maskctl/fleet/broker.hpp"
+#include "maskctl/fleet/fleet_view.hpp"
 #include "maskctl/fleet/mqtt_client.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
 

@@ -71,7 +71,9 @@ LocalBroker::LocalBroker(std::filesystem::path dir, LocalBrokerOptions options)
 
 LocalBroker::~LocalBroker() { stop(); }
 
-std::string LocalBroker::url() const { return fmt::format("mqtt://127.0.0.1:{}", options_.port); }
+std::string LocalBroker::url() const {
+    return fmt::format("{}://127.0.0.1:{}", options_.certfile.empty() ? "mqtt" : "mqtts", options_.port);
+}
 
 void LocalBroker::start() {
     if (process_) return;
@@ -82,6 +84,8 @@ void LocalBroker::start() {
     if (::geteuid() == 0) out << "user root\n";
     if (options_.password_file.empty()) out << "allow_anonymous true\n";
     else out << "allow_anonymous false\npassword_file " << options_.password_file << "\n";
+    if (!options_.certfile.empty())
+        out << "certfile " << options_.certfile << "\nkeyfile " << options_.keyfile << "\n";
     if (options_.persistence)
         out << "persistence true\npersistence_location " << (dir_ / "").string() << "\nautosave_interval 1\n";
     // Tests park thousands of QoS 1 messages for a subscriber that reconnects (default limit 1000).

@@ -14,6 +14,7 @@ struct LocalBrokerOptions {
     int port = 0;              // 0: a free port chosen at start
     bool persistence = false;  // keep retained messages and sessions in the folder across restarts
     std::string password_file; // mosquitto_passwd file: logins required (no anonymous clients)
+    std::string certfile, keyfile;  // TLS: the broker's certificate and key (PEM); url() is then mqtts://
 };
 
 class LocalBroker {
@@ -33,7 +34,7 @@ public:
 
     bool running() const { return process_ != nullptr; }
     int port() const { return options_.port; }
-    std::string url() const;  // mqtt://127.0.0.1:<port>
+    std::string url() const;  // mqtt://127.0.0.1:<port> (mqtts:// with TLS)
     const std::filesystem::path& log() const { return log_; }
 
 private:

@@ -21,6 +21,8 @@
 namespace maskctl {
 namespace {
 
+constexpr int kPollMs = 100;  // the longest a queued message waits for the network thread
+
 Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
 
 void init_library() {
@@ -155,7 +157,10 @@ struct MqttClient::State {
 
     void step() {
         const bool was_connected = connected();
-        const int rc = mosquitto_loop(mosq, 20, 1);
+        // Traffic from the broker (acks, messages) wakes the loop at once; the timeout only bounds how
+        // long a newly queued message waits. Short polls cost the detector CPU for nothing: measured,
+        // a 20 ms poll was 0.6 % of a detector's CPU time on 2 cores, 100 ms about a fifth of that.
+        const int rc = mosquitto_loop(mosq, kPollMs, 1);
         const int err = errno;
         const bool now_connected = connected();
         if (rc == MOSQ_ERR_SUCCESS && (now_connected || Clock::now() - attempt_started < seconds(o.connect_timeout))) {
@@ -245,6 +250,7 @@ struct MqttClient::State {
             // Birth messages go right after what libmosquitto re-sends, ahead of everything queued.
             auto at = std::find_if(s.queue.begin(), s.queue.end(), [](const Pending& p) { return p.mid == 0; });
             for (const auto& m : s.o.birth) at = std::next(s.queue.insert(at, Pending{m, false, 0}));
+            s.c.accepted += static_cast<std::int64_t>(s.o.birth.size());
             s.changed.notify_all();
         }
         s.backoff = s.o.reconnect_min;

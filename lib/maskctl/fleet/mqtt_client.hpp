@@ -62,7 +62,7 @@ struct MqttOptions {
 };
 
 struct MqttCounters {
-    std::int64_t accepted = 0;   // publish() calls
+    std::int64_t accepted = 0;   // publish() calls and birth messages
     std::int64_t delivered = 0;  // acknowledged by the broker
     std::int64_t dropped = 0;    // thrown away because the queue was full
     std::int64_t replaced = 0;   // latest-only messages superseded before they were sent

@@ -75,7 +75,7 @@ std::vector<nlohmann::json> FrigateEvents::end_all(double now) {
     return out;
 }
 
-nlohmann::json stats_payload(const ComplianceSnapshot& s, const MqttCounters& c) {
+nlohmann::json stats_payload(const ComplianceSnapshot& s, const MqttCounters& c, double interval) {
     nlohmann::json j = to_json(s);
     j.erase("series");
     j.erase("started");
@@ -84,6 +84,7 @@ nlohmann::json stats_payload(const ComplianceSnapshot& s, const MqttCounters& c)
     j.update(since);
     j["camera"] = j["source"];
     j.erase("source");
+    j["interval"] = interval;
     j["mqtt"] = {{"accepted", c.accepted}, {"delivered", c.delivered}, {"dropped", c.dropped},
                  {"waiting", c.waiting}, {"connects", c.connects}};
     return j;
@@ -112,7 +113,7 @@ void MqttOutput::event(const DetectEvent& e) {
 }
 
 void MqttOutput::stats(const ComplianceSnapshot& s) {
-    client_->publish(topic("stats"), stats_payload(s, client_->counters()).dump(), true, true);
+    client_->publish(topic("stats"), stats_payload(s, client_->counters(), options_.stats_every).dump(), true, true);
 }
 
 std::int64_t MqttOutput::close(double drain_seconds) {

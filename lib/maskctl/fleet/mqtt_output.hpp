@@ -45,13 +45,15 @@ private:
 
 // The stats topic: since-start counts flat at the top, as maskcam publishes them ("people_total",
 // "people_with_mask", "people_without_mask", ...), then "compliance", "fps", "frames", the windows
-// ("in_view", "last_minute", "last_hour", "today") and the queue's "mqtt" counters.
-nlohmann::json stats_payload(const ComplianceSnapshot& snapshot, const MqttCounters& counters);
+// ("in_view", "last_minute", "last_hour", "today"), "interval" (seconds until the next one, so a
+// consumer sees a camera fall silent) and the queue's "mqtt" counters.
+nlohmann::json stats_payload(const ComplianceSnapshot& snapshot, const MqttCounters& counters, double interval);
 
 struct MqttOutputOptions {
     MqttOptions mqtt;               // url, login, TLS, queue; the will is set here
     std::string name;               // camera name, one topic level
     std::string prefix = "maskctl"; // first topic level
+    double stats_every = 15;        // seconds between stats() calls, announced in the payload
 };
 
 class MqttOutput {

@@ -137,6 +137,8 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::filesyste
     ChildResult r;
     r.seconds = seconds_since(start);
     r.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+    const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    r.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
 }

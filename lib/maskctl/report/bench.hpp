@@ -84,6 +84,7 @@ struct ChildResult {
     int exit_code = -1;      // the child's exit status; 128 + signal when killed by one
     double seconds = 0;      // wall time
     double peak_rss_mb = 0;  // ru_maxrss of the child, from wait4
+    double cpu_seconds = 0;  // user + system time of the child (all its threads), from wait4
 };
 
 // Runs `argv` (argv[0] is the program path) with stdout and stderr appended to `log`, waits for it and
