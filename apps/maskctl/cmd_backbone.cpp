@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "command.hpp"
+#include "precision_option.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/core/clock.hpp"
 #include "maskctl/core/errors.hpp"
@@ -109,7 +110,7 @@ struct BenchOptions {
     bool no_streams = false;
     bool busy_core = false;
     bool eager = false;
-    std::string precision = "float";
+    PrecisionOption precision;
 };
 
 int run_bench(const BenchOptions& o) {
@@ -120,7 +121,7 @@ int run_bench(const BenchOptions& o) {
     net->eval();
     net->parallel_streams = !o.no_streams;
     net->fused = !o.eager;
-    net->precision = precision_from_string(o.precision);
+    net->precision = precision_from_string(o.precision.given() ? o.precision.value : "float");
     std::cout << fmt::format("MobileNetV2 1.0 features, {0}x{0}, {1} threads, {2}, {3} weights, {4}\n", o.size,
                              torch::get_num_threads(),
                              o.eager ? "LibTorch eager channels-last"
@@ -166,8 +167,7 @@ void setup(CLI::App& parent, int& exit_code) {
     bench->add_option("--threads", b->threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 256));
     bench->add_flag("--no-streams", b->no_streams, "Split each op across threads instead of one stream per thread");
     bench->add_flag("--eager", b->eager, "LibTorch's eager ops instead of the fused oneDNN backbone");
-    bench->add_option("--precision", b->precision, "Arithmetic of the fused backbone")
-        ->check(CLI::IsMember({"float", "bf16"}))->capture_default_str();
+    b->precision.add_to(bench);
     bench->add_flag("--busy-core", b->busy_core, "Measure again while another process keeps one core busy");
     bench->callback([b, &exit_code] { exit_code = run_bench(*b); });
 }

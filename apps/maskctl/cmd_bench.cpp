@@ -14,6 +14,7 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "config_options.hpp"
+#include "precision_option.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/core/errors.hpp"
@@ -29,6 +30,7 @@ constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
 
 struct BenchArgs {
     ConfigOptions config;
+    PrecisionOption precision;  // also given to the child processes
     bool quick = false;
     std::string json;
     std::string video;
@@ -143,9 +145,10 @@ fs::path untrained_model(const Config& config, const std::vector<std::string>& c
     return file;
 }
 
-void bench_eval(const Config& config, const fs::path& model_file, Rows& rows) {
+void bench_eval(const Config& config, const BenchArgs& a, const fs::path& model_file, Rows& rows) {
     const Dataset data = open_dataset(config.data);
     auto loaded = load_model(model_file);
+    a.precision.apply(loaded);
     const auto& samples = data.samples(Split::test).empty() ? data.samples(Split::val) : data.samples(Split::test);
     const auto r = time_predict(loaded.model, loaded.info.preprocess, samples);
     rows.add("eval (decode + resize + forward)", r.images_per_second(), "images/s", "",
@@ -159,9 +162,10 @@ void bench_detect(const BenchArgs& a, const fs::path& model_file, const fs::path
     }
     const fs::path summary = work / "detect.json";
     fs::remove(summary);
-    const std::vector<std::string> argv{self_executable().string(), "detect", "--model", model_file.string(), "--video",
-                                        a.video, "--bench", "--quiet", "--max-frames", std::to_string(a.frames),
-                                        "--summary-json", summary.string()};
+    std::vector<std::string> argv{self_executable().string(), "detect", "--model", model_file.string(), "--video",
+                                  a.video, "--bench", "--quiet", "--max-frames", std::to_string(a.frames),
+                                  "--summary-json", summary.string()};
+    if (a.precision.given()) argv.insert(argv.end(), {"--precision", a.precision.value});
     step("detect (child process): " + fmt::format("{}", fmt::join(argv, " ")));
     const auto r = run_child(argv, work / "detect.log");
     if (r.exit_code != 0 || !fs::exists(summary))
@@ -197,6 +201,7 @@ void bench_detect_mqtt(const BenchArgs& a, const fs::path& model_file, const fs:
         std::vector<std::string> argv{self_executable().string(), "detect", "--model", model_file.string(), "--video",
                                       a.video, "--bench", "--quiet", "--max-frames", std::to_string(a.frames),
                                       "--summary-json", summary.string()};
+        if (a.precision.given()) argv.insert(argv.end(), {"--precision", a.precision.value});
         if (mqtt) argv.insert(argv.end(), {"--mqtt", broker.url(), "--name", "bench", "--stats-every", "1"});
         step(fmt::format("detect {} --mqtt (child process)", mqtt ? "with" : "without"));
         const auto r = run_child(argv, log);
@@ -241,6 +246,7 @@ void bench_detect_mqtt(const BenchArgs& a, const fs::path& model_file, const fs:
 }
 
 int run_bench(BenchArgs& a) {
+    a.precision.add_override(a.config.overrides);  // the backbone rows and the child training run
     const Config config = a.config.load();
     const fs::path work = fs::path(config.output.runs_dir) / "bench";
     fs::create_directories(work);
@@ -261,7 +267,7 @@ int run_bench(BenchArgs& a) {
     } else {
         model_file = bench_train(a, work, rows).model;
     }
-    bench_eval(config, model_file, rows);
+    bench_eval(config, a, model_file, rows);
     bench_detect(a, model_file, work, rows);
     bench_detect_mqtt(a, model_file, work, rows);
 
@@ -284,6 +290,7 @@ void setup(CLI::App& parent, int& exit_code) {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--mqtt-pairs", a->mqtt_pairs, "Detect runs without and with --mqtt, alternating (0 = skip)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
+    a->precision.add_to(cmd);
     cmd->callback([a, &exit_code] { exit_code = run_bench(*a); });
 }
 

@@ -13,6 +13,7 @@
 #include "console.hpp"
 #include "detector_options.hpp"
 #include "mqtt_options.hpp"
+#include "precision_option.hpp"
 #include "maskctl/detect/action.hpp"
 #include "maskctl/detect/compliance.hpp"
 #include "maskctl/fleet/mqtt_output.hpp"
@@ -37,6 +38,7 @@ struct Args {
     int camera = -1;
     std::string url, video, image;
     DetectorOptions faces;
+    PrecisionOption precision;
     int classify_every = 5, classify_max = 2;
     int smooth = 3;
     float hysteresis = 0.2f;
@@ -442,6 +444,7 @@ void setup(CLI::App& parent, int& exit_code) {
     src->add_option("--image", a->image, "Image file or folder: annotated copies are written out");
     src->require_option(1);
     a->faces.add_to(cmd);
+    a->precision.add_to(cmd);
     cmd->add_option("--classify-every", a->classify_every, "Reclassify a steady face every K frames")
         ->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--classify-max", a->classify_max, "At most N known faces reclassified per frame (0 = no limit)")
@@ -508,7 +511,9 @@ void setup(CLI::App& parent, int& exit_code) {
         for (const auto& out : {a->events, a->stats_json, a->summary_json, a->save_json})
             if (!out.empty()) check_output_path(out);
         const auto& stop = install_stop_handler();
-        MaskDetector detector(load_model(a->model), detect_options(*a, stop));
+        LoadedModel model = load_model(a->model);
+        a->precision.apply(model);
+        MaskDetector detector(std::move(model), detect_options(*a, stop));
         exit_code = a->image.empty() ? run_video(*a, detector, stop) : run_images(*a, detector, stop);
     });
 }

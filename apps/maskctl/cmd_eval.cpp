@@ -7,6 +7,7 @@
 
 #include "command.hpp"
 #include "config_options.hpp"
+#include "precision_option.hpp"
 #include "console.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/plot/chart.hpp"
@@ -25,6 +26,7 @@ struct Args {
     std::string model;
     std::string data;
     ConfigOptions config;
+    PrecisionOption precision;
     std::string split = "test";
     std::string json;
     std::string errors;
@@ -106,6 +108,7 @@ cv::Mat errors_sheet(const Evaluation& e, const std::vector<std::string>& classe
 
 void run(const Args& a, int& exit_code) {
     LoadedModel m = load_model(a.model);
+    a.precision.apply(m);
     const auto& classes = m.info.class_names;
     const auto [samples, what, skipped] = eval_samples(a, classes);
     Progress progress(a.quiet);
@@ -158,6 +161,7 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--digits", a->digits, "Decimals in the report")->capture_default_str()->check(CLI::Range(1, 8));
     cmd->add_option("--batch", a->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
     cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+    a->precision.add_to(cmd);
     cmd->callback([a, &exit_code] {
         if (a->data.empty() && a->config.file.empty())
             throw ConfigError("eval: give --data DIR or --config FILE to say which images to evaluate");

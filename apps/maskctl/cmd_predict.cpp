@@ -5,6 +5,7 @@
 
 #include "command.hpp"
 #include "console.hpp"
+#include "precision_option.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/train/evaluator.hpp"
@@ -31,14 +32,17 @@ void setup(CLI::App& parent, int& exit_code) {
         std::string model;
         std::vector<std::string> inputs;
         std::string format = "table";
+        PrecisionOption precision;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("-m,--model", a->model, "Model file")->required()->check(CLI::ExistingFile);
     cmd->add_option("inputs", a->inputs, "Image files or folders")->required();
     cmd->add_option("--format", a->format, "Output: table, csv or json")->capture_default_str()
         ->check(CLI::IsMember({"table", "csv", "json"}));
+    a->precision.add_to(cmd);
     cmd->callback([a, &exit_code] {
         LoadedModel m = load_model(a->model);
+        a->precision.apply(m);
         const auto& classes = m.info.class_names;
         BadFileReport bad;
         const auto samples = collect(a->inputs, bad);

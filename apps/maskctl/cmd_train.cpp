@@ -6,6 +6,7 @@
 
 #include "command.hpp"
 #include "config_options.hpp"
+#include "precision_option.hpp"
 #include "console.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/train/trainer.hpp"
@@ -56,6 +57,7 @@ void setup(CLI::App& parent, int& exit_code) {
     auto* cmd = parent.add_subcommand("train", "Train a mask classifier (runs/train/expN: models, curves, report)");
     struct Args {
         ConfigOptions config;
+        PrecisionOption precision;
         std::string name = "exp";
         std::string resume;
         bool quiet = false;
@@ -65,7 +67,9 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--name", args->name, "Run folder name under <output.runs_dir>/train (numbered when taken)");
     cmd->add_option("--resume", args->resume, "Continue an interrupted run from its folder")->check(CLI::ExistingDirectory);
     cmd->add_flag("-q,--quiet", args->quiet, "Print only the final summary");
+    args->precision.add_to(cmd);
     cmd->callback([args, cmd, &exit_code] {
+        args->precision.add_override(args->config.overrides);  // on --resume refused as any other --set of it
         TrainOptions options;
         options.name = args->name;
         options.resume = args->resume;

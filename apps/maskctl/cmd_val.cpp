@@ -11,6 +11,7 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "detector_options.hpp"
+#include "precision_option.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/run_dir.hpp"
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 struct Args {
     std::string model, dataset, split, predictions;
     DetectorOptions faces;
+    PrecisionOption precision;
     std::vector<std::string> class_map, classes;
     float ignore_below = 16;
     std::string json, out, errors;
@@ -94,7 +96,9 @@ void run(const Args& a, int& exit_code) {
         DetectOptions o;
         a.faces.apply(o);
         o.draw = o.panel = false;
-        MaskDetector detector(load_model(a.model), o);
+        LoadedModel model = load_model(a.model);
+        a.precision.apply(model);
+        MaskDetector detector(std::move(model), o);
         model_classes = detector.class_names();
         Progress progress(a.quiet);
         predictions = predict_dataset(detector, dataset,
@@ -147,6 +151,7 @@ void setup(CLI::App& parent, int& exit_code) {
     model->excludes(saved);
     cmd->add_option("--split", a->split, "train, val or test (images/<split>/ or split.csv); default: every image");
     a->faces.add_to(cmd);
+    a->precision.add_to(cmd);
     cmd->add_option("--ignore-below", a->ignore_below,
                     "Unmatched detections smaller than this (shorter side, px) are not false positives (0 = count all)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -126,7 +126,7 @@ const std::vector<Rule>& rules() {
         {"model.backbone.name", K::Enum, "Backbone network.", 0, 0, false, false, false, enum_choices<Backbone>()},
         {"model.backbone.weights", K::String, "ImageNet weights: a TFLite MobileNetV2 file."},
         {"model.backbone.trainable_blocks", K::Int, "Unfreeze the last K of the 17 inverted-residual blocks (0 = frozen).", 0, 17},
-        {"model.backbone.precision", K::Enum, "Arithmetic of the frozen backbone (feature caching, eval, predict, detect): `bf16` needs a CPU with AVX-512 BF16 or AMX; see docs/benchmarks.md.", 0, 0, false, false, false, {"float", "bf16"}},
+        {"model.backbone.precision", K::Enum, "Arithmetic of the frozen backbone (feature caching, eval, predict, detect): `bf16` needs a CPU with AVX-512 BF16 or AMX; `auto` runs bf16 only where that CPU has it and bf16 was shown as accurate as float, else float; see docs/benchmarks.md.", 0, 0, false, false, false, {"float", "bf16", "auto"}},
         {"model.input_size", K::Int, "Square input size of the network in pixels.", 96, 512},
         {"model.head.pool", K::Enum, "Pooling over the 1280-channel feature map.", 0, 0, false, false, false, enum_choices<Pool>()},
         {"model.head.pool_size", K::Int, "Pool window (7 as in the Keras recipe); 0 = global pooling.", 0, 16},

@@ -93,7 +93,7 @@ struct BackboneConfig {
     Backbone name = Backbone::mobilenetv2;
     std::string weights = "data/models/imagenet/tf2_mobilenet_v2_1.0_224_ptq.tflite";
     int trainable_blocks = 0;  // unfreeze the last K inverted-residual blocks (0 = fully frozen)
-    std::string precision = "float";  // float | bf16: arithmetic of the frozen backbone at inference
+    std::string precision = "float";  // float | bf16 | auto: arithmetic of the frozen backbone at inference
     bool operator==(const BackboneConfig&) const = default;
 };
 

@@ -22,7 +22,13 @@ std::string to_string(Precision p) { return p == Precision::bf16 ? "bf16" : "flo
 Precision precision_from_string(const std::string& name) {
     if (name == "float") return Precision::float32;
     if (name == "bf16") return Precision::bf16;
-    throw ConfigError(fmt::format("precision '{}' is not one of: float, bf16", name));
+    if (name == "auto") return auto_precision();
+    if (name == "int8") throw ConfigError(kInt8Unavailable);
+    throw ConfigError(fmt::format("precision '{}' is not one of: float, bf16, auto", name));
+}
+
+Precision auto_precision() {
+    return kBf16AccuracyShown && precision_supported(Precision::bf16) ? Precision::bf16 : Precision::float32;
 }
 
 bool precision_supported(Precision p) {

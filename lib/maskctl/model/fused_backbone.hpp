@@ -21,8 +21,19 @@ class MobileNetV2Impl;
 // activations to 8 significant bits (oneDNN uses AMX or AVX-512 BF16 where the CPU has them).
 enum class Precision { float32, bf16 };
 std::string to_string(Precision p);
-Precision precision_from_string(const std::string& name);  // "float" | "bf16"; throws ConfigError
+// "float" | "bf16" | "auto" (= auto_precision()). Throws ConfigError for anything else; for "int8"
+// the message is kInt8Unavailable.
+Precision precision_from_string(const std::string& name);
 bool precision_supported(Precision p);  // bf16: the CPU has AVX-512 BF16 or AMX (oneDNN's fast paths)
+// What "auto" runs on this CPU: bf16 only where the CPU has a fast path for it (precision_supported)
+// and bf16 was measured within 0.3 accuracy points of float on both the face-mask-3833 and the
+// real-world set (kBf16AccuracyShown, docs/benchmarks.md); float otherwise.
+Precision auto_precision();
+inline constexpr bool kBf16AccuracyShown = false;
+// Why int8 is refused, one line (the reasons in full: docs/benchmarks.md, "int8").
+inline constexpr const char* kInt8Unavailable =
+    "int8 is not available: the fused oneDNN backbone has no calibrated int8 path yet (per-layer activation "
+    "scales and an accuracy check on both test sets are needed first; see docs/benchmarks.md)";
 
 class FusedBackbone {
 public:
