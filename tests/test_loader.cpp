@@ -202,3 +202,65 @@ TEST_CASE("loads a face-mask-3833 subset at 96 px from its config", "[data][load
     CHECK(batches[0].images.sizes() == torch::IntArrayRef{16, 3, 96, 96});
     CHECK(loader.bad_files().empty());
 }
+
+TEST_CASE("feature-cache views: one decode per image for all its views, each view as load_sample_image makes it",
+          "[data][loader][views]") {
+    // Real photos, small and large: at 96 px the large JPEGs would have been decoded at reduced scale.
+    Config config;
+    config.data.root = (test::shared_dir() / "data" / "face-mask-3833").string();
+    config.data.image_size = 96;
+    const Dataset dataset = open_dataset(config.data);
+    std::vector<Sample> subset;
+    int large = 0, small = 0;
+    for (const auto& s : dataset.samples(Split::train)) {
+        if (large == 4 && small == 8) break;
+        const int k = jpeg_reduction(read_file_bytes(s.path), 96);
+        if (k > 1 && large < 4) subset.push_back(s), ++large;
+        if (k == 1 && small < 8) subset.push_back(s), ++small;
+    }
+    REQUIRE(large == 4);
+    REQUIRE(small == 8);
+    const LoaderOptions o = make_loader_options(config, true);
+    LoaderOptions plain = o;
+    plain.augment.reset();
+    constexpr int kViews = 4;
+    for (std::size_t i = 0; i < subset.size(); ++i) {
+        INFO(subset[i].path);
+        const auto before = images_decoded();
+        const auto views = load_sample_views(subset[i], i, kViews, o);
+        CHECK(images_decoded() - before == 1);
+        REQUIRE(views.size() == kViews);
+        // View 0: exactly the eval and predict path.
+        CHECK(cv::norm(views[0], load_sample_image(subset[i], i, 0, plain), cv::NORM_INF) == 0);
+        const bool reduced = jpeg_reduction(read_file_bytes(subset[i].path), 96) > 1;
+        for (int v = 1; v < kViews; ++v) {
+            const cv::Mat old_path = load_sample_image(subset[i], i, v, o);
+            if (!reduced) {
+                CHECK(cv::norm(views[static_cast<std::size_t>(v)], old_path, cv::NORM_INF) == 0);
+            } else {  // area-averaged instead of DCT-scaled: the same picture up to rounding
+                CHECK(cv::norm(views[static_cast<std::size_t>(v)], old_path, cv::NORM_L1) / static_cast<double>(old_path.total() * 3) < 6.0);
+            }
+        }
+    }
+
+    // Through the loader: one decode per image, views x N rows, view-major, whatever the workers.
+    LoaderOptions lo = o;
+    lo.views = kViews;
+    lo.shuffle = false;
+    lo.batch_size = 5;
+    lo.workers = 2;
+    const auto before = images_decoded();
+    Loader loader(subset, lo);
+    const auto batches = epoch_of(loader, 0);
+    CHECK(images_decoded() - before == subset.size());
+    for (const auto& b : batches) {
+        const auto n = static_cast<std::int64_t>(b.indices.size());
+        REQUIRE(b.images.size(0) == kViews * n);
+        for (std::int64_t r = 0; r < n; ++r) {
+            const auto index = static_cast<std::size_t>(b.indices[static_cast<std::size_t>(r)]);
+            const auto views = load_sample_views(subset[index], index, kViews, o);
+            for (std::int64_t v = 0; v < kViews; ++v)
+                CHECK(torch::equal(b.images[v * n + r], to_batch({views[static_cast<std::size_t>(v)]}, o.preprocess)[0]));
+        }
+    }
+}

@@ -3,6 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "maskctl/data/dataset.hpp"
+#include "maskctl/data/image.hpp"
+#include "maskctl/data/loader.hpp"
+#include "maskctl/model/tflite.hpp"
+#include "maskctl/train/feature_cache.hpp"
 #include "maskctl/train/evaluator.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/train/trainer.hpp"
@@ -80,4 +84,29 @@ TEST_CASE("resume refuses a folder that is not a run", "[train]") {
     TrainObserver quiet;
     CHECK_THROWS_WITH(train(Config{}, o, quiet),
                       tmp.path().string() + ": no last.ckpt to resume from (is it a run folder of maskctl train?)");
+}
+
+TEST_CASE("the feature cache holds, for every view, the features of the image load_sample_image makes", "[train][views]") {
+    test::TempDir tmp;
+    const Config config = test::small_train_config(make_subset(tmp / "data", 4), tmp / "runs");
+    const Dataset data = open_dataset(config.data);
+    const auto& samples = data.samples(Split::train);
+    Classifier model = imagenet_classifier(config.model, 2);
+    const LoaderOptions lo = make_loader_options(config, true);
+    BadFileReport bad;
+    constexpr int kViews = 3;
+    const auto before = images_decoded();
+    const FeatureCache cache = build_feature_cache(model, samples, {}, lo, kViews, [](std::size_t, std::size_t) {}, bad);
+    CHECK(images_decoded() - before == samples.size());  // each image decoded once for all its views
+    REQUIRE(cache.train.sizes() == torch::IntArrayRef{kViews, static_cast<std::int64_t>(samples.size()), 1280});
+    LoaderOptions plain = lo;
+    plain.augment.reset();
+    c10::InferenceMode guard;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        for (int v = 0; v < kViews; ++v) {
+            // The old path: view v as its own pass of the loader (view 0 without augmentation).
+            const cv::Mat image = load_sample_image(samples[i], i, v, v == 0 ? plain : lo);
+            const auto expected = model->head->pool(model->backbone->forward(to_batch({image}, lo.preprocess))).flatten(1)[0];
+            CHECK(torch::allclose(cache.train[v][static_cast<std::int64_t>(i)], expected, 1e-4, 1e-4));
+        }
 }

@@ -11,6 +11,7 @@
 #include "maskctl/report/bench.hpp"
 #include "maskctl/plot/chart.hpp"
 #include "maskctl/data/dataset.hpp"
+#include "maskctl/data/image.hpp"
 #include "maskctl/data/inspect.hpp"
 #include "maskctl/data/loader.hpp"
 #include "maskctl/detect/face_crops.hpp"
@@ -83,21 +84,33 @@ long peak_rss_mb() {
     return usage.ru_maxrss / 1024;  // Linux reports KiB
 }
 
-int run_bench(const Config& config, int epochs, int workers, bool augment) {
+int run_bench(const Config& config, int epochs, int workers, bool augment, int views) {
     const Dataset dataset = open_dataset(config.data);
     std::vector<Sample> all;
     for (const Split split : kSplits) all.insert(all.end(), dataset.samples(split).begin(), dataset.samples(split).end());
     LoaderOptions options = make_loader_options(config, true);
     if (workers > 0) options.workers = workers;
     if (!augment) options.augment.reset();
+    if (views > 1) {  // as build_feature_cache loads them: about batch_size images per batch in all
+        options.views = views;
+        options.batch_size = std::max(1, options.batch_size / views);
+    }
     Loader loader(std::move(all), options);
-    std::cout << fmt::format("loader bench: {} images, {}x{}, batch {}, {} workers, augmentation {}\n", loader.size(),
+    std::cout << fmt::format("loader bench: {} images, {}x{}, batch {}, {} workers, augmentation {}{}\n", loader.size(),
                              options.preprocess.input_size, options.preprocess.input_size, options.batch_size,
-                             loader.workers(), options.augment ? "on" : "off");
+                             loader.workers(), options.augment ? "on" : "off",
+                             views > 1 ? fmt::format(", {} views per decode (as feature caching)", views) : "");
     for (int epoch = 0; epoch < epochs; ++epoch) {
+        const auto decoded = images_decoded();
+        const auto before = process_usage();
         const auto r = time_loader_epoch(loader, epoch);
-        std::cout << fmt::format("epoch {}: {} images in {:.2f} s = {:.0f} images/s\n", epoch, r.images, r.seconds,
-                                 r.images_per_second());
+        const auto after = process_usage();
+        const double cpu = after.user_seconds + after.system_seconds - before.user_seconds - before.system_seconds;
+        // CPU time, unlike images/s, hardly depends on what else runs on the machine.
+        std::cout << fmt::format("epoch {}: {} images in {:.2f} s = {:.0f} images/s, {:.2f} CPU ms/image, {:.2f} decodes/image\n",
+                                 epoch, r.images, r.seconds, r.images_per_second(),
+                                 r.images ? 1000.0 * cpu / static_cast<double>(r.images) : 0.0,
+                                 loader.size() ? static_cast<double>(images_decoded() - decoded) / static_cast<double>(loader.size()) : 0.0);
     }
     std::cout << fmt::format("peak memory (ru_maxrss): {} MB\n", peak_rss_mb());
     BadFileReport bad = dataset.bad_files;  // found while indexing, never given to the loader
@@ -184,12 +197,15 @@ void setup(CLI::App& parent, int& exit_code) {
     auto epochs = std::make_shared<int>(2);
     auto workers = std::make_shared<int>(0);
     auto no_augment = std::make_shared<bool>(false);
+    auto views = std::make_shared<int>(1);
     bench_opts->add_to(bench);
     bench->add_option("--epochs", *epochs, "Passes over the data")->capture_default_str()->check(CLI::PositiveNumber);
     bench->add_option("--workers", *workers, "Loader threads (default: train.workers)");
     bench->add_flag("--no-augment", *no_augment, "Resize and normalize only (the eval path)");
-    bench->callback([bench_opts, epochs, workers, no_augment, &exit_code] {
-        exit_code = run_bench(bench_opts->load(), *epochs, *workers, !*no_augment);
+    bench->add_option("--views", *views, "Versions of each image from one decode, as feature caching makes them (view 0 unaugmented)")
+        ->capture_default_str()->check(CLI::Range(1, 64));
+    bench->callback([bench_opts, epochs, workers, no_augment, views, &exit_code] {
+        exit_code = run_bench(bench_opts->load(), *epochs, *workers, !*no_augment, *views);
     });
 }
 

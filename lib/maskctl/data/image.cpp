@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <fstream>
@@ -260,17 +261,31 @@ cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string&
     return decode_image(bytes, name, 0);
 }
 
+namespace {
+std::atomic<std::uint64_t> decoded_count{0};
+}  // namespace
+
+std::uint64_t images_decoded() { return decoded_count.load(std::memory_order_relaxed); }
+
+int jpeg_reduction(const std::vector<unsigned char>& bytes, int min_side) {
+    if (min_side <= 0) return 1;
+    const auto size = jpeg_size(bytes);
+    if (!size) return 1;
+    const int shortest = std::min(size->width, size->height);
+    for (int k : {8, 4, 2})
+        if (shortest >= k * min_side) return k;
+    return 1;
+}
+
 cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string& name, int min_side) {
     // libjpeg "decodes" a truncated JPEG into a half-grey picture with only a warning: reject it first.
     if (const ImageProblem problem = check_image_bytes(bytes); problem != ImageProblem::none) fail(problem, name);
     int flags = cv::IMREAD_COLOR;  // drops alpha, gray -> 3 channels, 16-bit -> 8-bit, applies EXIF orientation
-    if (min_side > 0) {
-        if (const auto size = jpeg_size(bytes)) {
-            const int shortest = std::min(size->width, size->height);
-            if (shortest >= 8 * min_side) flags = cv::IMREAD_REDUCED_COLOR_8;
-            else if (shortest >= 4 * min_side) flags = cv::IMREAD_REDUCED_COLOR_4;
-            else if (shortest >= 2 * min_side) flags = cv::IMREAD_REDUCED_COLOR_2;
-        }
+    switch (jpeg_reduction(bytes, min_side)) {
+        case 8: flags = cv::IMREAD_REDUCED_COLOR_8; break;
+        case 4: flags = cv::IMREAD_REDUCED_COLOR_4; break;
+        case 2: flags = cv::IMREAD_REDUCED_COLOR_2; break;
+        default: break;
     }
     cv::Mat bgr;
     try {
@@ -286,6 +301,7 @@ cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string&
     }
     cv::Mat rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    decoded_count.fetch_add(1, std::memory_order_relaxed);
     return rgb;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // Decoding image files into the one pixel format the rest of the library uses: 8-bit, 3-channel RGB.
+#include <cstdint>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
@@ -93,5 +94,12 @@ cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string&
 // Same, but a large JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several
 // times faster) as long as both sides stay >= min_side. For callers that resize to min_side anyway.
 cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string& name, int min_side);
+
+// The scale divisor (1, 2, 4 or 8) the call above decodes `bytes` at for `min_side`: 1 unless a JPEG.
+int jpeg_reduction(const std::vector<unsigned char>& bytes, int min_side);
+
+// How many images decode_image has decoded in this process, all threads (the loader's tests and
+// `maskctl data bench` count decodes per image with it).
+std::uint64_t images_decoded();
 
 }  // namespace maskctl

@@ -1,9 +1,11 @@
 #include "maskctl/data/loader.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 
 #include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include "maskctl/data/augment.hpp"
@@ -39,9 +41,29 @@ cv::Mat load_sample_image(const Sample& sample, std::size_t index, int epoch, co
     return augment_image(rgb, draw_augment(*options.augment, rng), *options.augment, size);
 }
 
+std::vector<cv::Mat> load_sample_views(const Sample& sample, std::size_t index, int views, const LoaderOptions& options) {
+    const int size = options.preprocess.input_size;
+    const auto bytes = read_file_bytes(sample.path);
+    const cv::Mat rgb = decode_image(bytes, sample.path.string());
+    std::vector<cv::Mat> out{resize_for_model(rgb, options.preprocess)};
+    if (views <= 1 || !options.augment) {
+        out.resize(static_cast<std::size_t>(std::max(1, views)), out[0]);  // no augmentation: every view is view 0
+        return out;
+    }
+    cv::Mat source = rgb;
+    if (const int k = jpeg_reduction(bytes, size); k > 1)
+        cv::resize(rgb, source, cv::Size((rgb.cols + k - 1) / k, (rgb.rows + k - 1) / k), 0, 0, cv::INTER_AREA);
+    for (int v = 1; v < views; ++v) {
+        Rng rng(augment_seed(options.seed, static_cast<std::uint64_t>(v), index));
+        out.push_back(augment_image(source, draw_augment(*options.augment, rng), *options.augment, size));
+    }
+    return out;
+}
+
 Loader::Loader(std::vector<Sample> samples, LoaderOptions options)
     : samples_(std::move(samples)), options_(std::move(options)) {
     if (options_.batch_size < 1) throw ConfigError(fmt::format("train.batch_size: {} must be >= 1", options_.batch_size));
+    if (options_.views < 1) throw Error(fmt::format("LoaderOptions::views is {}, expected >= 1", options_.views));
     const int workers = resolve_workers(options_.workers);
     if (options_.queue_batches <= 0) options_.queue_batches = 2 * workers;
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
@@ -135,13 +157,20 @@ void Loader::work() {
 Batch Loader::build(std::size_t number, const std::vector<std::int64_t>& indices, int epoch) {
     Batch batch;
     batch.number = number;
-    std::vector<cv::Mat> images;
+    const auto views = static_cast<std::size_t>(options_.views);
+    std::vector<std::vector<cv::Mat>> by_view(views);  // [view][sample]
     std::vector<std::int64_t> labels;
-    images.reserve(indices.size());
+    for (auto& v : by_view) v.reserve(indices.size());
     for (const std::int64_t index : indices) {
         const Sample& sample = samples_[static_cast<std::size_t>(index)];
+        const auto at = static_cast<std::size_t>(index);
         try {
-            images.push_back(load_sample_image(sample, static_cast<std::size_t>(index), epoch, options_));
+            if (views == 1) {
+                by_view[0].push_back(load_sample_image(sample, at, epoch, options_));
+            } else {
+                auto all = load_sample_views(sample, at, options_.views, options_);
+                for (std::size_t v = 0; v < views; ++v) by_view[v].push_back(std::move(all[v]));
+            }
         } catch (const ImageError& e) {
             record_bad(sample, e);  // skipped: the batch is one shorter, the same way on every run
             continue;
@@ -149,6 +178,9 @@ Batch Loader::build(std::size_t number, const std::vector<std::int64_t>& indices
         labels.push_back(sample.label);
         batch.indices.push_back(index);
     }
+    std::vector<cv::Mat> images;
+    images.reserve(views * indices.size());
+    for (auto& v : by_view) images.insert(images.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
     batch.images = to_batch(images, options_.preprocess);
     batch.labels = torch::tensor(labels, torch::kInt64);
     return batch;

@@ -34,6 +34,9 @@ struct LoaderOptions {
     std::optional<AugmentConfig> augment;  // unset = resize only, exactly as predict does
     std::uint64_t seed = 42;
     const std::atomic<bool>* stop = nullptr;  // for_each_batch throws Interrupted once this is set
+    // > 1: every sample in `views` versions from one decode (load_sample_views; feature caching), the
+    // epoch passed to start_epoch is not used. Batch::images then holds views x N rows, view-major.
+    int views = 1;
 };
 
 // Options for `config` (batch size, workers, input size, seed); `training` turns on shuffling
@@ -44,7 +47,7 @@ LoaderOptions make_loader_options(const Config& config, bool training);
 int resolve_workers(int configured);
 
 struct Batch {
-    torch::Tensor images;               // float [N, 3, S, S], channels-last memory, normalized
+    torch::Tensor images;               // float [N, 3, S, S] ([views * N, ...] view-major with views > 1), channels-last memory, normalized
     torch::Tensor labels;               // int64 [N]
     std::vector<std::int64_t> indices;  // positions in Loader::samples() of each row
     std::size_t number = 0;             // batch number within the epoch
@@ -53,6 +56,14 @@ struct Batch {
 // One sample as the loader prepares it: decoded, augmented (or just resized), 8-bit RGB S x S.
 // Throws ImageError when the file is bad.
 cv::Mat load_sample_image(const Sample& sample, std::size_t index, int epoch, const LoaderOptions& options);
+
+// Views 0..views-1 of one sample from a single decode, for the feature cache: view 0 is the image
+// resized only (as load_sample_image without augmentation, and predict), view v > 0 the augmentation
+// load_sample_image draws for epoch v. A large JPEG is shrunk for the augmented views by the power of
+// two load_sample_image would have decoded it at (area averaging instead of libjpeg's DCT scaling:
+// equal up to rounding); every other image gives exactly load_sample_image's pixels.
+// Throws ImageError when the file is bad.
+std::vector<cv::Mat> load_sample_views(const Sample& sample, std::size_t index, int views, const LoaderOptions& options);
 
 class Loader {
 public:

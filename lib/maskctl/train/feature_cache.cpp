@@ -1,5 +1,7 @@
 #include "maskctl/train/feature_cache.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "maskctl/core/clock.hpp"
@@ -32,22 +34,32 @@ int64_t cached_feature_size(const Config& config) {
 namespace {
 
 struct Extracted {
-    torch::Tensor features;    // [N, D]
+    torch::Tensor features;    // [views, N, D]
     std::vector<bool> valid;   // which rows decoded
 };
 
-// Pooled backbone features of `samples` for one view.
-Extracted extract_features(Classifier& model, const std::vector<Sample>& samples, LoaderOptions lo, int view,
+// Pooled backbone features of `samples` in `views` views (view 0 unaugmented), each image decoded once
+// for all its views (load_sample_views).
+Extracted extract_features(Classifier& model, const std::vector<Sample>& samples, LoaderOptions lo, int views,
                            const std::function<void(std::size_t)>& progress, BadFileReport& bad,
                            const char* split) {
-    if (view == 0) lo.augment.reset();
+    if (views == 1) lo.augment.reset();
+    lo.views = views;
+    // About as many images per forward pass as one view of a training batch: the same memory as before.
+    lo.batch_size = std::max(1, lo.batch_size / views);
     Extracted out;
     out.valid.assign(samples.size(), false);
-    c10::InferenceMode guard;
-    for_each_batch(samples, lo, view, [&](const Batch& batch, std::size_t done) {
-        const torch::Tensor f = model->head->pool(model->backbone->forward(batch.images)).flatten(1);
-        if (!out.features.defined()) out.features = torch::zeros({static_cast<int64_t>(samples.size()), f.size(1)});
-        out.features.index_copy_(0, torch::tensor(batch.indices, torch::kInt64), f.contiguous());
+    for_each_batch(samples, lo, 0, [&](const Batch& batch, std::size_t done) {
+        const auto n = static_cast<int64_t>(batch.indices.size());
+        torch::Tensor f;
+        {
+            // Only here: the cache itself stays a normal tensor, which the head's training may use freely.
+            c10::InferenceMode guard;
+            f = model->head->pool(model->backbone->forward(batch.images)).flatten(1).reshape({views, n, -1});
+        }
+        if (!out.features.defined())
+            out.features = torch::zeros({views, static_cast<int64_t>(samples.size()), f.size(2)});
+        out.features.index_copy_(1, torch::tensor(batch.indices, torch::kInt64), f);
         for (auto i : batch.indices) out.valid[static_cast<std::size_t>(i)] = true;
         progress(done);
     }, &bad);
@@ -80,28 +92,21 @@ FeatureCache build_feature_cache(Classifier& model, const std::vector<Sample>& t
     cache.views = views;
     const std::size_t n = train_samples.size();
     const std::size_t total = n * views + val_samples.size();
-    std::vector<bool> valid;
-    for (int v = 0; v < views; ++v) {
-        Extracted e = extract_features(model, train_samples, loader, v,
-                                       [&](std::size_t done) { progress(n * v + done, total); }, bad, "train");
-        if (v == 0) {
-            valid = e.valid;
-            // Filled view by view: stacking copies would briefly hold the cache twice.
-            cache.train = torch::empty({views, e.features.size(0), e.features.size(1)});
-        }
-        cache.train[v].copy_(e.features);
-    }
-    cache.train_rows = valid_rows(valid);
+    // All views in one pass, written straight into the cache (no second copy of it).
+    Extracted e = extract_features(model, train_samples, loader, views,
+                                   [&](std::size_t done) { progress(done * views, total); }, bad, "train");
+    cache.train = std::move(e.features);
+    cache.train_rows = valid_rows(e.valid);
     if (val_samples.empty()) {  // no validation split: nothing to score between epochs
         cache.val = torch::zeros({0, cache.train.size(2)});
         cache.val_labels = torch::zeros({0}, torch::kInt64);
         cache.seconds = seconds_since(t0);
         return cache;
     }
-    Extracted val = extract_features(model, val_samples, loader, 0,
+    Extracted val = extract_features(model, val_samples, loader, 1,
                                      [&](std::size_t done) { progress(n * views + done, total); }, bad, "val");
     const auto val_rows = torch::tensor(valid_rows(val.valid), torch::kInt64);
-    cache.val = val.features.index_select(0, val_rows);
+    cache.val = val.features[0].index_select(0, val_rows);
     cache.val_labels = labels_of(val_samples).index_select(0, val_rows);
     cache.seconds = seconds_since(t0);
     return cache;
