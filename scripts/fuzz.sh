@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of user files with clang's libFuzzer (ASan + UBSan): config JSON, model files, TFLite
-# import, split CSV (tests/fuzz/fuzz_targets.cpp). One target at a time, niced: the machine is shared.
+# import, split CSV, VOC/YOLO annotations (tests/fuzz/fuzz_targets.cpp). One target at a time, niced: the
+# machine is shared.
 # Needs the normal build (build/, GCC): only the parsers are compiled again with clang, instrumented
 # (tests/fuzz/CMakeLists.txt says why). Each run starts from the committed corpus tests/fuzz/<target>/;
 # with --update-corpus the inputs that reached new code are merged back into it (minimized). Crashes land
@@ -17,13 +18,13 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --time) SECONDS_PER_TARGET=$2; shift ;;
     --update-corpus) UPDATE=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) TARGETS+=("$1") ;;
   esac
   shift
 done
-[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(config_json model_file tflite split_csv)
+[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(config_json model_file tflite split_csv annotations)
 
 say() { printf '[fuzz] %s\n' "$*"; }
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
@@ -43,7 +44,7 @@ for target in "${TARGETS[@]}"; do
   status=0
   # Each input must finish within 10 s (-timeout) and 2 GB (-rss_limit_mb); -max_len keeps inputs small
   # enough to commit.
-  nice -n 10 "$BUILD_DIR/fuzz_$target" "$corpus" "$ROOT/tests/fuzz/$target" \
+  nice -n 19 "$BUILD_DIR/fuzz_$target" "$corpus" "$ROOT/tests/fuzz/$target" \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 2>"$BUILD_DIR/$target.log" || status=$?
   grep -E "^(stat::|#[0-9]+ +DONE)" "$BUILD_DIR/$target.log" | sed "s/^/[fuzz] $target: /" || true
@@ -52,7 +53,7 @@ for target in "${TARGETS[@]}"; do
   if [[ $UPDATE -eq 1 ]]; then
     merged=$BUILD_DIR/merged/$target
     rm -rf "$merged" && mkdir -p "$merged"
-    nice -n 10 "$BUILD_DIR/fuzz_$target" -merge=1 -max_len=16384 "$merged" "$ROOT/tests/fuzz/$target" "$corpus" \
+    nice -n 19 "$BUILD_DIR/fuzz_$target" -merge=1 -max_len=16384 "$merged" "$ROOT/tests/fuzz/$target" "$corpus" \
       2>>"$BUILD_DIR/$target.log"
     cp -n "$merged"/* "$ROOT/tests/fuzz/$target/" 2>/dev/null || true
     say "$target: corpus now $(ls "$ROOT/tests/fuzz/$target" | wc -l) inputs"

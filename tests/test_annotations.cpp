@@ -182,3 +182,39 @@ TEST_CASE("malformed annotations fail with the file, the line and what was expec
         CHECK_THROWS_AS(open_detection_dataset(root / "nope"), DataError);
     }
 }
+
+TEST_CASE("numbers that are no coordinates: NaN, infinity, 1e300, a negative score, a huge track id", "[annotations]") {
+    // Each passed the old checks (NaN compares false with everything) and became a box of nothing, or
+    // an out-of-range cast to int (undefined behaviour) for a VOC <size> or a YOLO track id.
+    std::vector<std::string> names;
+    const auto voc_box = [&](const std::string& xmax) {
+        return "<annotation><object><name>a</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>" + xmax +
+               "</xmax><ymax>9</ymax></bndbox></object></annotation>";
+    };
+    for (const std::string bad : {"nan", "inf", "-inf", "1e300", "2e7"})
+        CHECK_THROWS_WITH(parse_voc(voc_box(bad), "a.xml", names, true),
+                          "a.xml: <xmax> is " + bad + ", not a pixel coordinate (expected a finite number within +-1e7)");
+    CHECK(parse_voc(voc_box("9.5"), "a.xml", names, true).at(0).box.width == 8.5f);
+    cv::Size size;
+    CHECK_THROWS_WITH(parse_voc("<annotation><size><width>1e300</width><height>2</height></size></annotation>", "a.xml",
+                                names, true, &size),
+                      Catch::Contains("<width> is 1e300, not a pixel coordinate"));
+
+    for (const auto& [line, message] : std::vector<std::pair<std::string, std::string>>{
+             {"0 nan 0.5 0.2 0.2", "a.txt:1: \"nan\" is not a finite number"},
+             {"0 0.5 0.5 inf 0.2", "a.txt:1: \"inf\" is not a finite number"},
+             {"0 0.5 0.5 0.2 0.2 -0.5", "a.txt:1: confidence -0.5 is not in 0..1"},
+             {"0 0.5 0.5 0.2 0.2 0.5 1e300", "a.txt:1: track id 1e+300 is not a whole number >= 0"},
+             {"0 0.5 0.5 0.2 0.2 0.5 2.5", "a.txt:1: track id 2.5 is not a whole number >= 0"}})
+        CHECK_THROWS_WITH(parse_yolo(line, "a.txt", 1), message);
+    const auto ok = parse_yolo("0 0.5 0.5 0.2 0.2 1 2147483647", "a.txt", 1);
+    CHECK(ok.at(0).track == 2147483647);
+    // A 200 KB line is cut in the message, not echoed whole.
+    try {
+        (void)parse_yaml_names("names:\n  " + std::string(200000, 'x') + "\n", "data.yaml");
+        FAIL("a names: line without '-' or ':' was read");
+    } catch (const DataError& e) {
+        CHECK_THAT(e.what(), Catch::StartsWith("data.yaml: names: cannot read the line \"xxx"));
+        CHECK(std::string(e.what()).size() < 200);
+    }
+}

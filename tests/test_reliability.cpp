@@ -326,6 +326,8 @@ TEST_CASE("Ctrl-C while features are cached stops before the next batch, and --r
     CHECK(cut.history.empty());
     CHECK(observer.batches_after_stop == 0);
     REQUIRE(fs::exists(cut.run_dir / "last.ckpt"));  // what the "continue with --resume" message needs
+    // The partial checkpoint an older maskctl left on a full disk or a kill: resuming removes it.
+    std::ofstream(cut.run_dir / "last.ckpt.tmp") << "half a checkpoint";
 
     TrainOptions resume;
     resume.resume = cut.run_dir;
@@ -333,6 +335,7 @@ TEST_CASE("Ctrl-C while features are cached stops before the next batch, and --r
     const TrainResult done = train(c, resume, quiet);
     CHECK_FALSE(done.interrupted);
     CHECK(done.history.size() == 2);
+    CHECK(test::temporaries_in(cut.run_dir).empty());
     CHECK_NOTHROW(load_model(cut.run_dir / "best.maskctl"));
 }
 

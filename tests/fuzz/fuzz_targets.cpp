@@ -5,6 +5,7 @@
 #include "maskctl/core/config.hpp"
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/json.hpp"
+#include "maskctl/data/annotations.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/model/tflite.hpp"
@@ -64,11 +65,43 @@ void split_csv(std::string_view bytes) {
     }
 }
 
+// The annotation files of a detection dataset: a Pascal VOC XML (class names found as they come, and
+// against a fixed list), a YOLO label file and data.yaml's names, all given the same bytes: each
+// rejects the others' text at once, and one corpus then holds the three formats. The boxes found are
+// written back as YOLO lines, as detect --save-txt writes them.
+void annotations(std::string_view bytes) {
+    const cv::Size image(640, 480);
+    try {
+        std::vector<std::string> names;
+        cv::Size declared;
+        for (const auto& b : parse_voc(bytes, "fuzz.xml", names, /*allow_new=*/true, &declared))
+            (void)yolo_line(b, declared.width > 0 && declared.height > 0 ? declared : image);
+    } catch (const Error&) {
+    }
+    try {
+        std::vector<std::string> names = {"with_mask", "without_mask"};
+        (void)parse_voc(bytes, "fuzz.xml", names, /*allow_new=*/false);
+    } catch (const Error&) {
+    }
+    try {
+        AnnotatedImage labels;
+        labels.boxes = parse_yolo(bytes, "fuzz.txt", 3);
+        labels.normalized = true;
+        for (const auto& b : in_pixels(labels, image)) (void)yolo_line(b, image);
+    } catch (const Error&) {
+    }
+    try {
+        (void)parse_yaml_names(bytes, "data.yaml");
+    } catch (const Error&) {
+    }
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
     static const std::vector<Target> all = {
-        {"config_json", config_json}, {"model_file", model_file}, {"tflite", tflite}, {"split_csv", split_csv}};
+        {"config_json", config_json}, {"model_file", model_file}, {"tflite", tflite},
+        {"split_csv", split_csv},     {"annotations", annotations}};
     return all;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 
 #include "maskctl/core/errors.hpp"
 #include "maskctl/core/files.hpp"
+#include "maskctl/core/json.hpp"
 #include "maskctl/data/dataset.hpp"
 #include "maskctl/data/image.hpp"
 
@@ -38,46 +40,24 @@ std::string unquote(std::string s) {
     return s;
 }
 
-double voc_number(const tinyxml2::XMLElement* parent, const char* name, const fs::path& xml) {
-    const auto* e = parent ? parent->FirstChildElement(name) : nullptr;
-    if (!e || !e->GetText())
-        throw DataError(fmt::format("{}: an object's <bndbox> has no <{}>", xml.string(), name));
-    try {
-        return std::stod(e->GetText());
-    } catch (const std::exception&) {
-        throw DataError(fmt::format("{}: <{}> is \"{}\", expected a number", xml.string(), name, e->GetText()));
-    }
-}
+// A number of a VOC file. Beyond +-1e7 no photo has pixels, and the limit keeps the casts to float and
+// int below defined (a NaN or "1e300" would pass the xmax > xmin check and make a box of nothing).
+constexpr double kMaxPixel = 1e7;
 
-// data.yaml's `names:` in the three forms Ultralytics writes: [a, b], "- a" lines, "0: a" lines.
-std::vector<std::string> yaml_names(const fs::path& file) {
-    std::istringstream in(read_text(file));
-    std::string line;
-    std::vector<std::string> names;
-    bool in_names = false;
-    while (std::getline(in, line)) {
-        const std::string t = trim(line);
-        if (!in_names) {
-            if (!t.starts_with("names:")) continue;
-            const std::string rest = trim(t.substr(6));
-            if (rest.empty()) {
-                in_names = true;
-                continue;
-            }
-            if (rest.front() != '[' || rest.back() != ']')
-                throw DataError(fmt::format("{}: names: expected [a, b, ...] or one name per line", file.string()));
-            std::istringstream items(rest.substr(1, rest.size() - 2));
-            for (std::string item; std::getline(items, item, ',');)
-                if (!trim(item).empty()) names.push_back(unquote(item));
-            return names;
-        }
-        if (t.empty() || t.front() == '#') continue;
-        if (line.front() != ' ' && line.front() != '\t') break;  // the next top-level key
-        if (t.starts_with("- ")) names.push_back(unquote(t.substr(2)));
-        else if (const auto colon = t.find(':'); colon != std::string::npos) names.push_back(unquote(t.substr(colon + 1)));
-        else throw DataError(fmt::format("{}: names: cannot read the line \"{}\"", file.string(), t));
+double voc_number(const tinyxml2::XMLElement* parent, const char* element, const std::string& name) {
+    const auto* e = parent ? parent->FirstChildElement(element) : nullptr;
+    if (!e || !e->GetText())
+        throw DataError(fmt::format("{}: <{}> of <{}> is missing or empty", name, element, parent ? parent->Name() : "?"));
+    double v = 0;
+    try {
+        v = std::stod(e->GetText());
+    } catch (const std::exception&) {
+        throw DataError(fmt::format("{}: <{}> is {}, expected a number", name, element, text_excerpt(e->GetText())));
     }
-    return names;
+    if (!std::isfinite(v) || std::abs(v) > kMaxPixel)
+        throw DataError(fmt::format("{}: <{}> is {}, not a pixel coordinate (expected a finite number within +-1e7)",
+                                    name, element, text_excerpt(e->GetText())));
+    return v;
 }
 
 // Images of a split file "file,split" (file relative to images_dir or to root).
@@ -157,14 +137,13 @@ std::vector<LabelledBox> in_pixels(const AnnotatedImage& image, cv::Size size) {
     return out;
 }
 
-std::vector<LabelledBox> read_voc(const fs::path& xml, std::vector<std::string>& names, bool allow_new,
-                                  cv::Size* declared_size) {
+std::vector<LabelledBox> parse_voc(std::string_view text, const std::string& xml, std::vector<std::string>& names,
+                                   bool allow_new, cv::Size* declared_size) {
     tinyxml2::XMLDocument doc;
-    const std::string text = read_text(xml);
     if (doc.Parse(text.data(), text.size()) != tinyxml2::XML_SUCCESS)
-        throw DataError(fmt::format("{}: not valid XML ({}, line {})", xml.string(), doc.ErrorName(), doc.ErrorLineNum()));
+        throw DataError(fmt::format("{}: not valid XML ({}, line {})", xml, doc.ErrorName(), doc.ErrorLineNum()));
     const auto* root = doc.FirstChildElement("annotation");
-    if (!root) throw DataError(fmt::format("{}: no <annotation> element (not Pascal VOC)", xml.string()));
+    if (!root) throw DataError(fmt::format("{}: no <annotation> element (not Pascal VOC)", xml));
     if (declared_size) {
         const auto* size = root->FirstChildElement("size");
         *declared_size = size ? cv::Size(static_cast<int>(voc_number(size, "width", xml)),
@@ -175,21 +154,22 @@ std::vector<LabelledBox> read_voc(const fs::path& xml, std::vector<std::string>&
     for (const auto* o = root->FirstChildElement("object"); o; o = o->NextSiblingElement("object")) {
         const auto* name_el = o->FirstChildElement("name");
         const std::string name = name_el && name_el->GetText() ? trim(name_el->GetText()) : "";
-        if (name.empty()) throw DataError(fmt::format("{}: an <object> has no <name>", xml.string()));
+        if (name.empty()) throw DataError(fmt::format("{}: an <object> has no <name>", xml));
         auto it = std::find(names.begin(), names.end(), name);
         if (it == names.end()) {
             if (!allow_new)
-                throw DataError(fmt::format("{}: class \"{}\" is not one of {}", xml.string(), name, fmt::join(names, ", ")));
+                throw DataError(fmt::format("{}: class \"{}\" is not one of {}", xml, text_excerpt(name),
+                                            fmt::join(names, ", ")));
             names.push_back(name);
             it = names.end() - 1;
         }
         const auto* bb = o->FirstChildElement("bndbox");
-        if (!bb) throw DataError(fmt::format("{}: object \"{}\" has no <bndbox>", xml.string(), name));
+        if (!bb) throw DataError(fmt::format("{}: object \"{}\" has no <bndbox>", xml, text_excerpt(name)));
         const double x1 = voc_number(bb, "xmin", xml), y1 = voc_number(bb, "ymin", xml);
         const double x2 = voc_number(bb, "xmax", xml), y2 = voc_number(bb, "ymax", xml);
         if (x2 <= x1 || y2 <= y1)
-            throw DataError(fmt::format("{}: object \"{}\" has an empty box ({}, {}, {}, {})", xml.string(), name, x1, y1,
-                                        x2, y2));
+            throw DataError(fmt::format("{}: object \"{}\" has an empty box ({}, {}, {}, {})", xml, text_excerpt(name),
+                                        x1, y1, x2, y2));
         LabelledBox b;
         b.box = cv::Rect2f(static_cast<float>(x1), static_cast<float>(y1), static_cast<float>(x2 - x1),
                            static_cast<float>(y2 - y1));
@@ -201,8 +181,44 @@ std::vector<LabelledBox> read_voc(const fs::path& xml, std::vector<std::string>&
     return boxes;
 }
 
-std::vector<LabelledBox> read_yolo(const fs::path& txt, std::size_t classes) {
-    std::istringstream in(read_text(txt));
+std::vector<LabelledBox> read_voc(const fs::path& xml, std::vector<std::string>& names, bool allow_new,
+                                  cv::Size* declared_size) {
+    return parse_voc(read_text(xml), xml.string(), names, allow_new, declared_size);
+}
+
+// data.yaml's `names:` in the three forms Ultralytics writes: [a, b], "- a" lines, "0: a" lines.
+std::vector<std::string> parse_yaml_names(std::string_view text, const std::string& name) {
+    std::istringstream in{std::string(text)};
+    std::string line;
+    std::vector<std::string> names;
+    bool in_names = false;
+    while (std::getline(in, line)) {
+        const std::string t = trim(line);
+        if (!in_names) {
+            if (!t.starts_with("names:")) continue;
+            const std::string rest = trim(t.substr(6));
+            if (rest.empty()) {
+                in_names = true;
+                continue;
+            }
+            if (rest.front() != '[' || rest.back() != ']')
+                throw DataError(fmt::format("{}: names: expected [a, b, ...] or one name per line", name));
+            std::istringstream items(rest.substr(1, rest.size() - 2));
+            for (std::string item; std::getline(items, item, ',');)
+                if (!trim(item).empty()) names.push_back(unquote(item));
+            return names;
+        }
+        if (t.empty() || t.front() == '#') continue;
+        if (line.front() != ' ' && line.front() != '\t') break;  // the next top-level key
+        if (t.starts_with("- ")) names.push_back(unquote(t.substr(2)));
+        else if (const auto colon = t.find(':'); colon != std::string::npos) names.push_back(unquote(t.substr(colon + 1)));
+        else throw DataError(fmt::format("{}: names: cannot read the line \"{}\"", name, text_excerpt(t)));
+    }
+    return names;
+}
+
+std::vector<LabelledBox> parse_yolo(std::string_view text, const std::string& txt, std::size_t classes) {
+    std::istringstream in{std::string(text)};
     std::vector<LabelledBox> boxes;
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
@@ -215,30 +231,44 @@ std::vector<LabelledBox> read_yolo(const fs::path& txt, std::size_t classes) {
                 v.push_back(std::stod(f, &used));
                 if (used != f.size()) throw std::invalid_argument(f);
             } catch (const std::exception&) {
-                throw DataError(fmt::format("{}:{}: \"{}\" is not a number", txt.string(), n, f));
+                throw DataError(fmt::format("{}:{}: \"{}\" is not a number", txt, n, text_excerpt(f)));
             }
+            // stod reads "nan" and "inf": no box, score or track can be one, and every check below
+            // would let a NaN through.
+            if (!std::isfinite(v.back()))
+                throw DataError(fmt::format("{}:{}: \"{}\" is not a finite number", txt, n, text_excerpt(f)));
         }
         if (v.size() < 5 || v.size() > 7)
             throw DataError(fmt::format("{}:{}: {} fields, expected \"class cx cy w h [confidence [track]]\"",
-                                        txt.string(), n, v.size()));
+                                        txt, n, v.size()));
         if (v[0] < 0 || v[0] != std::floor(v[0]) || v[0] >= static_cast<double>(classes))
-            throw DataError(fmt::format("{}:{}: class {} is not in 0..{}", txt.string(), n, v[0],
+            throw DataError(fmt::format("{}:{}: class {} is not in 0..{}", txt, n, v[0],
                                         static_cast<int>(classes) - 1));
         const double cx = v[1], cy = v[2], w = v[3], h = v[4];
         const double eps = 1e-6;  // 6-decimal rounding may push an edge box just past 1
         if (w <= 0 || h <= 0 || cx - w / 2 < -eps || cy - h / 2 < -eps || cx + w / 2 > 1 + eps || cy + h / 2 > 1 + eps)
             throw DataError(fmt::format("{}:{}: box {} {} {} {} is not inside 0..1 (YOLO boxes are normalized "
                                         "centre x, centre y, width, height)",
-                                        txt.string(), n, cx, cy, w, h));
+                                        txt, n, cx, cy, w, h));
         LabelledBox b;
         b.label = static_cast<int>(v[0]);
         b.box = cv::Rect2f(static_cast<float>(cx - w / 2), static_cast<float>(cy - h / 2), static_cast<float>(w),
                            static_cast<float>(h));
+        // A confidence below 0 would read as "no confidence column" (predictions.cpp), and a track id must
+        // fit an int.
+        if (v.size() >= 6 && (v[5] < 0 || v[5] > 1))
+            throw DataError(fmt::format("{}:{}: confidence {} is not in 0..1", txt, n, v[5]));
+        if (v.size() == 7 && (v[6] < 0 || v[6] != std::floor(v[6]) || v[6] > std::numeric_limits<int>::max()))
+            throw DataError(fmt::format("{}:{}: track id {} is not a whole number >= 0", txt, n, v[6]));
         if (v.size() >= 6) b.confidence = static_cast<float>(v[5]);
         if (v.size() == 7) b.track = static_cast<int>(v[6]);
         boxes.push_back(b);
     }
     return boxes;
+}
+
+std::vector<LabelledBox> read_yolo(const fs::path& txt, std::size_t classes) {
+    return parse_yolo(read_text(txt), txt.string(), classes);
 }
 
 std::string yolo_line(const LabelledBox& b, cv::Size size) {
@@ -262,7 +292,7 @@ std::vector<std::string> read_class_names(const fs::path& root) {
         return names;
     }
     for (const char* yaml : {"data.yaml", "dataset.yaml"})
-        if (fs::is_regular_file(root / yaml)) return yaml_names(root / yaml);
+        if (fs::is_regular_file(root / yaml)) return parse_yaml_names(read_text(root / yaml), (root / yaml).string());
     return {};
 }
 

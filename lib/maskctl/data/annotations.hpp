@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -67,6 +68,14 @@ std::vector<LabelledBox> read_voc(const std::filesystem::path& xml, std::vector<
 // One YOLO txt file: "class cx cy w h [confidence [track]]" per line, normalized; `classes` counts
 // the valid indices. Throws DataError.
 std::vector<LabelledBox> read_yolo(const std::filesystem::path& txt, std::size_t classes);
+
+// The same three readers on text already read (`name` is the file their errors name): the fuzz
+// targets (tests/fuzz/) feed them arbitrary bytes, which must give boxes or a DataError, nothing else.
+// Every number must be finite, and a pixel coordinate or image side within +-1e7.
+std::vector<LabelledBox> parse_voc(std::string_view text, const std::string& name, std::vector<std::string>& names,
+                                   bool allow_new, cv::Size* declared_size = nullptr);
+std::vector<LabelledBox> parse_yolo(std::string_view text, const std::string& name, std::size_t classes);
+std::vector<std::string> parse_yaml_names(std::string_view text, const std::string& name);
 
 // One YOLO line for a box in pixels of an image of `size`: "class cx cy w h" with 6 decimals, then
 // the confidence and the track id when they are set (>= 0).

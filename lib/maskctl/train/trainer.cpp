@@ -385,6 +385,11 @@ private:
         config_ = resume_config(run_dir_, options_.overrides);
         checkpoint_state_ = read_checkpoint_state(run_dir_ / "last.ckpt");
         check_checkpoint_config(run_dir_, config_, checkpoint_state_);
+        // maskctl before issue 14 wrote the checkpoint through "last.ckpt.tmp", and a full disk or a kill
+        // left that behind (9.4 MB). No writer uses the name now (atomic_file.hpp's temporaries carry a
+        // pid, and the first write sweeps them), so in a run folder it is always such a leftover.
+        std::error_code ignored;
+        fs::remove(run_dir_ / "last.ckpt.tmp", ignored);
         // The folder's config.json says what the run does, also after a change on resume.
         if (!options_.overrides.empty())
             write_file_atomic(run_dir_ / "config.json", to_json(config_).dump(2) + "\n");
