@@ -233,6 +233,55 @@ TEST_CASE("upscaling finds small faces and keeps boxes in frame pixels", "[detec
     CHECK_THROWS_AS(make_face_detector(o), ConfigError);
 }
 
+TEST_CASE("the small-face pass adds small faces and keeps every large one, each face once", "[detect]") {
+    // A scene with face.jpg's four faces at full size and a quarter-size copy of it (faces of 12-25 px)
+    // beside it on a grey background.
+    const cv::Mat full = media("face.jpg");
+    cv::Mat quarter;
+    cv::resize(full, quarter, cv::Size(), 0.25, 0.25, cv::INTER_AREA);
+    cv::Mat scene(full.rows, full.cols + quarter.cols + 40, CV_8UC3, cv::Scalar::all(128));
+    full.copyTo(scene(cv::Rect(0, 0, full.cols, full.rows)));
+    const cv::Rect small_region(full.cols + 20, full.rows / 2, quarter.cols, quarter.rows);
+    quarter.copyTo(scene(small_region));
+
+    auto o = detector_options("yunet");
+    const auto one = make_face_detector(o)->detect(scene);
+    o.small_faces = 2;
+    const auto detector = make_face_detector(o);
+    const auto two = detector->detect(scene);
+    CHECK(detector->name() == "yunet + small-face pass");
+    for (const auto& f : one) {  // the first pass's faces are all still there
+        float best = 0;
+        for (const auto& g : two) best = std::max(best, iou(f.box, g.box));
+        CHECK(best > 0.99f);
+    }
+    int added = 0;
+    for (const auto& g : two) {
+        bool in_one = false;
+        for (const auto& f : one) in_one = in_one || iou(f.box, g.box) > 0.99f;
+        if (in_one) continue;
+        ++added;
+        CHECK(std::min(g.box.width, g.box.height) < 32.0f);
+        CHECK((cv::Rect(g.box) & small_region).area() > 0);  // found in the small copy, not invented
+    }
+    CHECK(added >= 1);
+    // The four faces of the quarter-size copy: the first pass alone misses the smallest ones.
+    const auto in_copy = [&](const std::vector<Face>& faces) {
+        return std::count_if(faces.begin(), faces.end(),
+                             [&](const Face& f) { return (cv::Rect(f.box) & small_region).area() > 0; });
+    };
+    CHECK(in_copy(one) < 4);
+    CHECK(in_copy(two) == 4);
+    for (std::size_t i = 0; i < two.size(); ++i)
+        for (std::size_t j = i + 1; j < two.size(); ++j) CHECK(iou(two[i].box, two[j].box) < 0.5f);
+
+    o.small_faces = 5;
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--small-faces is 5"));
+    o = detector_options("ssd");
+    o.small_faces = 2;
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--small-faces works with"));
+}
+
 TEST_CASE("face crops are padded squares that reach below the box, replicated past the edge", "[detect]") {
     const cv::Rect r = face_crop_rect(cv::Rect2f(100, 100, 80, 100), 0.2f, 0.05f);
     CHECK(r.width == 120);

@@ -17,6 +17,7 @@ struct DetectorOptions {
     int min_face = 24;
     int max_side = 640;
     float upscale = 1.0f;
+    float small_faces = 1.0f;
     float crop_pad = 0.2f;
 
     void add_to(CLI::App* cmd, bool crops = true) {
@@ -31,6 +32,9 @@ struct DetectorOptions {
         cmd->add_option("--upscale", upscale, "Then enlarge the frame by this factor for detection: small faces "
                                               "(yunet, haar; about upscale^2 the cost)")
             ->capture_default_str()->check(CLI::Range(1.0, 4.0));
+        cmd->add_option("--small-faces", small_faces, "A second detection pass for 10-32 px faces: the full-resolution "
+                                                      "frame enlarged by this factor (1 = off; yunet, haar)")
+            ->capture_default_str()->check(CLI::Range(1.0, 4.0));
         if (crops)
             cmd->add_option("--crop-pad", crop_pad, "Padding around the face box for the classifier crop")
                 ->capture_default_str();
@@ -43,6 +47,7 @@ struct DetectorOptions {
         o.detector.min_face = min_face;
         o.detector.max_side = max_side;
         o.detector.upscale = upscale;
+        o.detector.small_faces = small_faces;
         o.crop_pad = crop_pad;
     }
 };

@@ -168,6 +168,52 @@ private:
     cv::CascadeClassifier cascade_;
 };
 
+// The first pass as configured, then a second on the enlarged full-resolution frame for small faces only.
+class TwoPassDetector : public FaceDetector {
+public:
+    TwoPassDetector(std::unique_ptr<FaceDetector> first, std::unique_ptr<FaceDetector> second, int small_max)
+        : first_(std::move(first)), second_(std::move(second)), small_max_(static_cast<float>(small_max)) {}
+    std::vector<Face> detect(const cv::Mat& bgr) override {
+        std::vector<Face> faces = first_->detect(bgr);
+        const std::size_t found = faces.size();
+        for (const Face& f : second_->detect(bgr)) {
+            if (std::min(f.box.width, f.box.height) >= small_max_) continue;
+            // A small box mostly inside a face already found is a part of it (an eye, a mask), not a face.
+            const bool known = std::any_of(faces.begin(), faces.begin() + static_cast<std::ptrdiff_t>(found),
+                                           [&](const Face& g) { return (f.box & g.box).area() > 0.5f * f.box.area(); });
+            if (!known) faces.push_back(f);
+        }
+        std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.score > b.score; });
+        return faces;
+    }
+    std::string name() const override { return first_->name() + " + small-face pass"; }
+
+private:
+    std::unique_ptr<FaceDetector> first_, second_;
+    float small_max_;
+};
+
+std::unique_ptr<FaceDetector> make_one_detector(const FaceDetectorOptions& o) {
+    switch (o.kind) {
+        case FaceDetectorKind::yunet: return std::make_unique<YuNetDetector>(o);
+        case FaceDetectorKind::ssd: return std::make_unique<SsdDetector>(o);
+        case FaceDetectorKind::haar: return std::make_unique<HaarDetector>(o);
+    }
+    throw ConfigError("unknown face detector");
+}
+
+void check_small_face_options(const FaceDetectorOptions& o) {
+    if (!(o.small_faces >= 1.0f && o.small_faces <= 4.0f))
+        throw ConfigError(fmt::format("--small-faces is {}, expected 1 (off) to 4", o.small_faces));
+    if (o.small_faces == 1.0f) return;
+    if (o.kind == FaceDetectorKind::ssd)
+        throw ConfigError("--small-faces works with --detector yunet or haar (the SSD always sees 300x300 pixels)");
+    if (o.small_face_min < 1 || o.small_face_max <= o.small_face_min || o.small_face_side < 64)
+        throw ConfigError(fmt::format("small-face pass: minimum {} / maximum {} / side {}, expected 1 <= minimum < "
+                                      "maximum and side >= 64",
+                                      o.small_face_min, o.small_face_max, o.small_face_side));
+}
+
 }  // namespace
 
 FaceDetectorKind face_detector_kind(const std::string& name) {
@@ -196,12 +242,13 @@ std::unique_ptr<FaceDetector> make_face_detector(const FaceDetectorOptions& opti
     if (o.max_side < 0) throw ConfigError(fmt::format("--max-side is {}, expected 0 (no limit) or more", o.max_side));
     if (!(o.upscale >= 1.0f && o.upscale <= 4.0f))
         throw ConfigError(fmt::format("--upscale is {}, expected 1 to 4", o.upscale));
-    switch (o.kind) {
-        case FaceDetectorKind::yunet: return std::make_unique<YuNetDetector>(o);
-        case FaceDetectorKind::ssd: return std::make_unique<SsdDetector>(o);
-        case FaceDetectorKind::haar: return std::make_unique<HaarDetector>(o);
-    }
-    throw ConfigError("unknown face detector");
+    check_small_face_options(o);
+    if (o.small_faces == 1.0f) return make_one_detector(o);
+    FaceDetectorOptions second = o;
+    second.max_side = o.small_face_side;
+    second.upscale = o.small_faces;
+    second.min_face = o.small_face_min;
+    return std::make_unique<TwoPassDetector>(make_one_detector(o), make_one_detector(second), o.small_face_max);
 }
 
 cv::Rect face_crop_rect(const cv::Rect2f& box, float pad, float shift_down) {

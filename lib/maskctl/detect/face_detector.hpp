@@ -40,6 +40,14 @@ struct FaceDetectorOptions {
     // Then the frame is enlarged by this factor (YuNet, Haar): YuNet finds few faces under ~20 px, so 2
     // turns a 12 px face into a 24 px one, for about 4x the detection cost. 1 = off.
     float upscale = 1.0f;
+    // A second pass for small faces (crowd cameras); 1 = off. The frame at up to small_face_side pixels
+    // (not shrunk to max_side) is enlarged by this factor and searched again; faces from it shorter than
+    // small_face_max that the first pass did not find are added. The first pass keeps every large face
+    // (enlarging alone makes YuNet miss big ones), the second finds the 10-24 px faces the first cannot.
+    float small_faces = 1.0f;
+    int small_face_min = 10;    // shorter side, frame pixels: the second pass's minimum face
+    int small_face_max = 32;    // faces this large or larger come from the first pass only
+    int small_face_side = 1920;  // longer side the frame is shrunk to before the second pass (memory, time)
 };
 
 // The score threshold each detector works well at on masked faces (see docs/detect.md).
