@@ -26,7 +26,7 @@ long lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); 
 
 }  // namespace
 
-TEST_CASE("--precision int8 or an unknown value: every backbone command stops with one line and exit code 2",
+TEST_CASE("precision flag: int8 or an unknown value: every backbone command stops with one line and exit code 2",
           "[cli][precision]") {
     test::TempDir tmp;
     // The refusal comes while the command line is parsed, before the model file is read: any file will do.
@@ -59,7 +59,7 @@ TEST_CASE("--precision int8 or an unknown value: every backbone command stops wi
     CHECK(!fs::exists(tmp / "detect"));
 }
 
-TEST_CASE("--precision auto runs what auto_precision() picks; bf16 runs bf16 where the CPU has it", "[cli][precision]") {
+TEST_CASE("precision flag: auto runs what auto_precision() picks; bf16 runs bf16 where the CPU has it", "[cli][precision]") {
     test::TempDir tmp;
     auto [code, out] = run_cli("backbone bench --batch 1 --seconds 0.1 --precision auto", tmp / "log");
     INFO(out);
