@@ -5,6 +5,7 @@
 #include <future>
 
 #include <fmt/format.h>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <torch/torch.h>
 
 #include "maskctl/core/errors.hpp"
@@ -139,13 +140,39 @@ struct OmpThreads {
     ~OmpThreads() { omp_set_num_threads(before); }
 };
 
+// The fused chain keeps activations channels-last. oneDNN has JIT kernels for that layout on AVX-512
+// CPUs, but on AVX2-only ones (a 2-core AMD EPYC here) it falls back to its reference kernels, more
+// than 100x slower than LibTorch's own path. Asked once per process with a depthwise layer of the
+// chain, so such CPUs run the eager path instead.
+bool fused_chain_has_jit_kernels() {
+    static const bool jit = [] {
+        using memory = dnnl::memory;
+        using Tag = memory::format_tag;
+        const dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
+        const memory::desc src({1, 32, 56, 56}, memory::data_type::f32, Tag::nhwc);
+        const memory::desc weights({32, 1, 1, 3, 3}, memory::data_type::f32, Tag::any);
+        const memory::desc bias({32}, memory::data_type::f32, Tag::x);
+        const memory::desc dst({1, 32, 56, 56}, memory::data_type::f32, Tag::any);
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(ops);
+        const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                   dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+                                                   {1, 1}, {1, 1}, {1, 1});
+        const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu);
+        return std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
+    }();
+    return jit;
+}
+
 }  // namespace
 
 torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
     if (x.dim() != 4 || x.size(1) != 3)
         throw Error(fmt::format("MobileNetV2 expects a [N, 3, H, W] batch, got {}", fmt::join(x.sizes(), "x")));
     const int threads = at::get_num_threads();
-    const auto engine = trainable_blocks_ == 0 && fused ? fused_backbone() : nullptr;
+    const auto engine = trainable_blocks_ == 0 && fused && fused_chain_has_jit_kernels() ? fused_backbone() : nullptr;
     if (threads > 1 && trainable_blocks_ == 0 && parallel_streams)
         return forward_streams(x, static_cast<int>(std::min<int64_t>(x.size(0), threads)), engine);
     return forward_one(x, engine);
