@@ -22,6 +22,7 @@
 
 namespace fs = std::filesystem;
 using namespace maskctl;
+using test::read_text;
 using maskctl::test::TempDir;
 
 namespace {
@@ -49,13 +50,6 @@ std::array<std::set<std::string>, 3> relative_split(const Dataset& d) {
             out[static_cast<int>(s)].insert(sample.path.lexically_relative(d.root).generic_string() + "|" +
                                             d.class_names.at(sample.label));
     return out;
-}
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 void write_text(const fs::path& file, const std::string& text) {

@@ -43,6 +43,12 @@ private:
     std::filesystem::path path_;
 };
 
+// All of `file` ("" when it cannot be read): test logs and outputs, read after the fact.
+inline std::string read_text(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // Runs the maskctl CLI with `args` (shell syntax: quote paths), stdout and stderr going to `log`;
 // `prefix` goes before it (e.g. "setpriv --reuid=65534 ..." to run as another user).
 // Returns (exit code, everything it printed).
@@ -51,9 +57,7 @@ inline std::pair<int, std::string> run_cli(const std::string& args, const std::f
     const std::string command =
         prefix + " '" + maskctl_binary().string() + "' " + args + " > '" + log.string() + "' 2>&1";
     const int status = std::system(command.c_str());
-    std::ifstream in(log, std::ios::binary);
-    std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(log)};
 }
 
 }  // namespace maskctl::test

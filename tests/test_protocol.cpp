@@ -16,6 +16,7 @@
 
 namespace fs = std::filesystem;
 using namespace maskctl;
+using test::read_text;
 using Catch::Contains;
 
 namespace {
@@ -52,11 +53,6 @@ struct PhaseRecorder : TrainObserver {
     void on_epoch(const EpochRecord&, bool) override { events.push_back("epoch"); }
     void on_message(const std::string& line) override { messages.push_back(line); }
 };
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 
 namespace fs = std::filesystem;
 using namespace maskctl;
+using test::read_text;
 using Catch::Contains;
 using Catch::StartsWith;
 
@@ -23,11 +24,6 @@ namespace {
 // 16 train, 8 val, 8 test images (with 8 + 8 per class); one cached view: seconds a run.
 Config small_config(const fs::path& data, const fs::path& runs, const std::vector<std::string>& overrides = {}) {
     return test::small_train_config(data, runs, overrides);
-}
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // The accuracy of a saved model on the test split of `config`, computed here from the file.

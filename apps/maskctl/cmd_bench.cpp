@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -15,12 +16,16 @@
 #include "console.hpp"
 #include "config_options.hpp"
 #include "precision_option.hpp"
+#include "detector_options.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/report/bench.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/files.hpp"
 #include "maskctl/fleet/broker.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/model/tflite.hpp"
+#include "maskctl/report/serve_bench.hpp"
+#include "maskctl/serve/server.hpp"
 
 namespace maskctl::app {
 namespace {
@@ -37,6 +42,7 @@ struct BenchArgs {
     double seconds = 5.0;
     int frames = 300;
     int mqtt_pairs = 2;
+    bool serve_only = false;
 };
 
 std::string default_video() {
@@ -245,6 +251,68 @@ void bench_detect_mqtt(const BenchArgs& a, const fs::path& model_file, const fs:
              fmt::format("{:.1f} vs {:.1f} CPU ms per frame, all threads", cpu_on, cpu_off));
 }
 
+// The detector `maskctl serve` runs by default (the same defaults as detect).
+DetectOptions serve_detect_options() {
+    DetectOptions d;
+    DetectorOptions{}.apply(d);
+    return d;
+}
+
+// maskctl serve, in this process on a free port, loaded through real sockets: photos from 1 and 8
+// clients at once (one detector, as `serve` starts by default), then viewers of a live stream.
+void bench_serve_predict(const BenchArgs& a, const fs::path& model_file, Rows& rows) {
+    const fs::path photo = fs::path(a.video).parent_path() / "pic2.jpg";
+    std::string image;
+    if (const FileProblem problem = read_file(photo, image); problem != FileProblem::none) {
+        rows.add("serve /api/predict", kNotMeasured, "requests/s", "", photo.string() + " " + std::string(describe(problem)));
+        return;
+    }
+    ServerOptions o;
+    o.port = 0;
+    MaskServer server(model_file, serve_detect_options(), o);
+    server.start();
+    for (int clients : {1, 8}) {
+        step(fmt::format("serve: POST /api/predict, {} client(s), {:g} s", clients, a.seconds));
+        const PredictLoad r = measure_predict_load(server.port(), image, clients, a.seconds);
+        const std::string who = fmt::format("{} client{}", clients, clients == 1 ? "" : "s");
+        rows.add("serve /api/predict, " + who, r.requests_per_second, "requests/s", "",
+                 fmt::format("{} requests of pic2.jpg ({} KB), {} failed", r.requests, image.size() / 1024, r.failures));
+        rows.add("serve /api/predict latency, " + who, r.latency.p50, "ms p50", "<= 1000",
+                 fmt::format("p95 {:.0f} ms; one detector (--threads 1)", r.latency.p95));
+    }
+    server.stop();
+}
+
+void bench_serve_stream(const BenchArgs& a, const fs::path& model_file, Rows& rows) {
+    if (!fs::exists(a.video)) {
+        rows.add("serve live stream", kNotMeasured, "frames/s", "", a.video + " not found");
+        return;
+    }
+    // Unpaced: the clip runs as fast as the pipeline goes, so the rows show what viewers cost it.
+    ServerOptions o;
+    o.port = 0;
+    o.loop = true;
+    o.pace = false;
+    o.sources = {parse_source_spec("demo=" + a.video)};
+    MaskServer server(model_file, serve_detect_options(), o);
+    server.start();
+    const auto frames = [&] { return server.stats_json()["sources"][0]["frames"].get<std::int64_t>(); };
+    for (int i = 0; i < 600 && frames() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int viewers : {1, 4}) {
+        step(fmt::format("serve: /stream/demo, {} viewer(s), {:g} s", viewers, a.seconds));
+        const std::int64_t before = frames();
+        const auto t0 = std::chrono::steady_clock::now();
+        const StreamLoad s = measure_stream_viewers(server.port(), "demo", viewers, a.seconds);
+        const double pipeline = static_cast<double>(frames() - before) /
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        rows.add(fmt::format("serve live stream, {} viewer{}", viewers, viewers == 1 ? "" : "s"), s.frames_per_second,
+                 "frames/s per viewer", "",
+                 fmt::format("slowest viewer {:.1f}; pipeline {:.1f} frames/s meanwhile; {} looping, unpaced",
+                             s.min_frames_per_second, pipeline, fs::path(a.video).filename().string()));
+    }
+    server.stop();
+}
+
 int run_bench(BenchArgs& a) {
     a.precision.add_override(a.config.overrides);  // the backbone rows and the child training run
     const Config config = a.config.load();
@@ -256,6 +324,14 @@ int run_bench(BenchArgs& a) {
     report.date = utc_timestamp();
     Rows rows{report};
     const auto classes = open_dataset(config.data).class_names;
+    if (a.serve_only) {
+        const fs::path model = untrained_model(config, classes, work);
+        bench_serve_predict(a, model, rows);
+        bench_serve_stream(a, model, rows);
+        write_file_atomic(a.json, to_json(report).dump(2) + "\n");
+        std::cout << "\n" << format_bench_table(report) << "\njson: " << a.json << "\n";
+        return kExitOk;
+    }
 
     bench_backbone(config, a, rows);
     bench_loader(config, rows);
@@ -270,6 +346,8 @@ int run_bench(BenchArgs& a) {
     bench_eval(config, a, model_file, rows);
     bench_detect(a, model_file, work, rows);
     bench_detect_mqtt(a, model_file, work, rows);
+    bench_serve_predict(a, model_file, rows);
+    bench_serve_stream(a, model_file, rows);
 
     write_file_atomic(a.json, to_json(report).dump(2) + "\n");
     std::cout << "\n" << format_bench_table(report) << "\njson: " << a.json << "\n";
@@ -288,6 +366,7 @@ void setup(CLI::App& parent, int& exit_code) {
         ->check(CLI::Range(0.1, 600.0));
     cmd->add_option("--frames", a->frames, "Frames of the detect measurement")->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_flag("--serve-only", a->serve_only, "Only the maskctl serve rows (photo requests, live-stream viewers)");
     cmd->add_option("--mqtt-pairs", a->mqtt_pairs, "Detect runs without and with --mqtt, alternating (0 = skip)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     a->precision.add_to(cmd);

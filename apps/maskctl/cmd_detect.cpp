@@ -12,6 +12,7 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "detector_options.hpp"
+#include "tracking_options.hpp"
 #include "mqtt_options.hpp"
 #include "precision_option.hpp"
 #include "maskctl/detect/action.hpp"
@@ -39,16 +40,11 @@ struct Args {
     std::string url, video, image;
     DetectorOptions faces;
     PrecisionOption precision;
-    int classify_every = 5, classify_max = 2;
-    int smooth = 3;
-    float hysteresis = 0.2f;
+    TrackingOptions tracking;
     int width = 0, height = 0;
     int reconnects = -1;
     bool headless = false, bench = false, gate = false, no_panel = false, quiet = false, loop = false;
     std::string save, events, out_dir, on_violation;
-    std::vector<std::string> violation_classes;
-    int violation_frames = 15;
-    double violation_repeat = 30;
     std::int64_t max_frames = 0;
     std::string summary_json;  // where to write the DetectSummary (maskctl bench reads it)
     std::string name;          // camera name in the statistics (default: the host name)
@@ -69,13 +65,7 @@ std::string host_name() {
 DetectOptions detect_options(const Args& a, const std::atomic<bool>& stop) {
     DetectOptions o;
     a.faces.apply(o);
-    o.schedule.every = a.classify_every;
-    o.schedule.max_per_frame = a.classify_max;
-    o.tracker.smooth_window = a.smooth;
-    o.tracker.hysteresis = a.hysteresis;
-    o.violation_classes = a.violation_classes;
-    o.violation_frames = a.violation_frames;
-    o.violation_repeat = a.violation_repeat;
+    a.tracking.apply(o);
     o.panel = !a.no_panel;
     o.max_frames = a.max_frames;
     if (!a.color_mask.empty()) o.style.mask = parse_color(a.color_mask);
@@ -445,14 +435,7 @@ void setup(CLI::App& parent, int& exit_code) {
     src->require_option(1);
     a->faces.add_to(cmd);
     a->precision.add_to(cmd);
-    cmd->add_option("--classify-every", a->classify_every, "Reclassify a steady face every K frames")
-        ->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--classify-max", a->classify_max, "At most N known faces reclassified per frame (0 = no limit)")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_option("--smooth", a->smooth, "Classifications averaged per face")->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--hysteresis", a->hysteresis, "Margin a new label needs to replace the shown one")
-        ->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    a->tracking.add_to(cmd);
     cmd->add_option("--width", a->width, "Camera width to request");
     cmd->add_option("--height", a->height, "Camera height to request");
     cmd->add_option("--reconnect", a->reconnects, "Reopen attempts when a live source drops (-1 = forever)")
@@ -463,12 +446,6 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_option("--out", a->out_dir, "With --image: folder for annotated copies (default runs/detect/expN)");
     cmd->add_option("--on-violation", a->on_violation,
                     "Command run (sh -c) when a face stays unmasked; gets MASKCTL_TRACK, MASKCTL_LABEL, MASKCTL_EVENT, ...");
-    cmd->add_option("--violation-frames", a->violation_frames, "Frames a face must stay unmasked")
-        ->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--violation-repeat", a->violation_repeat, "Seconds before one face raises another violation")
-        ->capture_default_str();
-    cmd->add_option("--violation-class", a->violation_classes,
-                    "Class that counts as a violation (repeatable; default: every class that is not a mask)");
     cmd->add_flag("--gate", a->gate, "With --image: exit 0 when every face wears a mask, 1 when any does not, 3 when no face");
     cmd->add_flag("--bench", a->bench, "Measure: headless, loops a video to --max-frames (300), prints frames/s and latencies");
     cmd->add_flag("--loop", a->loop, "Play a video file again at its end");

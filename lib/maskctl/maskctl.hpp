@@ -62,6 +62,15 @@
 #include "maskctl/detect/tracker.hpp"
 #include "maskctl/detect/video_source.hpp"
 
+// serve
+#include "maskctl/serve/event_log.hpp"
+#include "maskctl/serve/http.hpp"
+#include "maskctl/serve/live_source.hpp"
+#include "maskctl/serve/metrics.hpp"
+#include "maskctl/serve/predictor.hpp"
+#include "maskctl/serve/server.hpp"
+#include "maskctl/serve/web_assets.hpp"
+
 // fleet
 #include "maskctl/fleet/broker.hpp"
 #include "maskctl/fleet/fleet_view.hpp"
@@ -70,3 +79,4 @@
 
 // report
 #include "maskctl/report/bench.hpp"
+#include "maskctl/report/serve_bench.hpp"

@@ -95,6 +95,22 @@ void draw_face(cv::Mat& bgr, const cv::Rect& box, const std::string& text, const
     cv::putText(bgr, text, {x + pad, y + pad + ts.height}, cv::FONT_HERSHEY_SIMPLEX, font, ink, thick, cv::LINE_AA);
 }
 
+void blur_faces(cv::Mat& bgr, const std::vector<cv::Rect>& boxes) {
+    const cv::Rect frame(0, 0, bgr.cols, bgr.rows);
+    for (const cv::Rect& box : boxes) {
+        const cv::Rect r = box & frame;
+        if (r.width < 2 || r.height < 2) continue;
+        cv::Mat roi = bgr(r);
+        // A blur alone can be partly undone; pixelating to about 8 blocks across first cannot.
+        cv::Mat small;
+        const int block = std::max(1, r.width / 8);
+        cv::resize(roi, small, {std::max(1, r.width / block), std::max(1, r.height / block)}, 0, 0, cv::INTER_AREA);
+        cv::resize(small, roi, roi.size(), 0, 0, cv::INTER_NEAREST);
+        const int k = std::max(3, (std::min(r.width, r.height) / 4) | 1);
+        cv::GaussianBlur(roi, roi, {k, k}, 0);
+    }
+}
+
 void draw_panel(cv::Mat& bgr, const std::vector<std::string>& lines, const AnnotateStyle& style) {
     if (lines.empty()) return;
     const double s = scale_for(bgr, style);

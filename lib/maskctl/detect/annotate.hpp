@@ -40,6 +40,10 @@ cv::Scalar parse_color(const std::string& text);
 void draw_face(cv::Mat& bgr, const cv::Rect& box, const std::string& text, const cv::Scalar& color,
                const AnnotateStyle& style = {});
 
+// Privacy (maskctl serve --blur-faces): each box, clipped to the frame, made unrecognisable by a
+// heavy blur of a pixelated copy. Draw the boxes and labels afterwards, so they stay readable.
+void blur_faces(cv::Mat& bgr, const std::vector<cv::Rect>& boxes);
+
 // Lines of text on a dark translucent panel in the top-left corner.
 void draw_panel(cv::Mat& bgr, const std::vector<std::string>& lines, const AnnotateStyle& style = {});
 

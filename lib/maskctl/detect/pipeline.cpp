@@ -366,6 +366,11 @@ private:
     void annotate(FrameResult& r) {
         const DetectOptions& o = detector_.options();
         const auto t0 = Clock::now();
+        if (o.blur_faces) {
+            std::vector<cv::Rect> boxes;
+            for (const auto& f : r.faces) boxes.emplace_back(f.box);
+            blur_faces(r.frame.bgr, boxes);
+        }
         if (o.draw) detector_.draw(r.frame.bgr, r.faces);
         detect_ms_.add(r.ms.detect);
         classify_ms_.add(r.ms.classify);
@@ -385,6 +390,9 @@ private:
     bool deliver(Done& d) {
         FrameResult& r = d.result;
         const auto t0 = Clock::now();
+        // The observer sees the latency up to its own turn (it cannot time itself); the pipeline's
+        // statistics below include the output.
+        r.ms.latency = std::chrono::duration<double, std::milli>(t0 - d.captured).count();
         for (const auto& e : r.events) observer_.on_event(e);
         const bool go_on = observer_.on_frame(r);
         const auto now = Clock::now();

@@ -33,6 +33,7 @@ struct DetectOptions {
     double violation_repeat = 30;   // seconds (source time) before one track raises another violation
     AnnotateStyle style;
     bool draw = true;               // boxes and labels on the frames handed to the observer
+    bool blur_faces = false;        // privacy: blur every face box before drawing (annotate.hpp)
     bool panel = true;              // frames/s and latency panel
     int show_missed = 3;            // keep drawing a track this many frames after its face was missed
     int queue_size = 2;             // frames waiting between two stages
