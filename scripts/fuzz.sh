@@ -7,18 +7,21 @@
 # with --update-corpus the inputs that reached new code are merged back into it (minimized). Crashes land
 # in build-fuzz/artifacts/<target>/; turn each into a regression input in tests/fuzz/<target>/ once fixed.
 #
-# usage: scripts/fuzz.sh [--time SECONDS] [--update-corpus] [TARGET...]   (default: 600 s, every target)
+# usage: scripts/fuzz.sh [--time SECONDS] [--update-corpus] [--parallel] [TARGET...]   (default: 600 s, every target)
+#   --parallel  run the targets at the same time (each still niced) instead of one after the other
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${MASKCTL_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=600
 UPDATE=0
+PARALLEL=0
 TARGETS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --time) SECONDS_PER_TARGET=$2; shift ;;
     --update-corpus) UPDATE=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --parallel) PARALLEL=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) TARGETS+=("$1") ;;
   esac
@@ -35,7 +38,8 @@ cmake -S "$ROOT/tests/fuzz" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithD
   -DMASKCTL_BUILD_DIR="$MAIN_BUILD" >/dev/null
 cmake --build "$BUILD_DIR" -j 2 --target "${TARGETS[@]/#/fuzz_}"
 
-for target in "${TARGETS[@]}"; do
+fuzz_one() {
+  local target=$1 corpus artifacts start status
   corpus=$BUILD_DIR/corpus/$target
   artifacts=$BUILD_DIR/artifacts/$target
   mkdir -p "$corpus" "$artifacts"
@@ -51,11 +55,14 @@ for target in "${TARGETS[@]}"; do
   say "$target: $(( $(date +%s) - start )) s, exit $status, $(ls "$artifacts" | wc -l) crash/timeout inputs in $artifacts"
   echo "$(date -u +%FT%TZ) $target $(( $(date +%s) - start )) s exit $status" >> "$BUILD_DIR/hours.log"
   if [[ $UPDATE -eq 1 ]]; then
-    merged=$BUILD_DIR/merged/$target
-    rm -rf "$merged" && mkdir -p "$merged"
-    nice -n 19 "$BUILD_DIR/fuzz_$target" -merge=1 -max_len=16384 "$merged" "$ROOT/tests/fuzz/$target" "$corpus" \
+    # Into the committed folder itself: only the inputs that reach code its files do not are added.
+    nice -n 19 "$BUILD_DIR/fuzz_$target" -merge=1 -max_len=16384 "$ROOT/tests/fuzz/$target" "$corpus" \
       2>>"$BUILD_DIR/$target.log"
-    cp -n "$merged"/* "$ROOT/tests/fuzz/$target/" 2>/dev/null || true
     say "$target: corpus now $(ls "$ROOT/tests/fuzz/$target" | wc -l) inputs"
   fi
+}
+
+for target in "${TARGETS[@]}"; do
+  if [[ $PARALLEL -eq 1 ]]; then fuzz_one "$target" & else fuzz_one "$target"; fi
 done
+wait

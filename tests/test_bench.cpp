@@ -66,7 +66,12 @@ TEST_CASE("run_child returns the exit code, appends output to the log and measur
     const auto r = run_child({"/bin/sh", "-c", "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ${#x}; exit 3"}, log);
     CHECK(r.exit_code == 3);
     CHECK(r.peak_rss_mb > 35);
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan this test process alone is over 500 MB (shadow memory), and ru_maxrss counts it (bench.hpp).
+    WARN("peak below 500 MB not checked under AddressSanitizer: " << r.peak_rss_mb << " MB");
+#else
     CHECK(r.peak_rss_mb < 500);
+#endif
     std::ifstream in(log);
     std::string line;
     std::getline(in, line);

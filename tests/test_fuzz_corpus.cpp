@@ -1,9 +1,6 @@
 // Every input the fuzzers kept (tests/fuzz/<target>/: the seeds, the inputs that reached new code,
 // and the crashes they found, each fixed) goes through its parser again on every test run: a crash
 // found once stays fixed. Under scripts/test.sh --sanitize this runs with ASan and UBSan.
-#include <fstream>
-#include <iterator>
-
 #include <catch2/catch.hpp>
 
 #include "fuzz/fuzz_targets.hpp"
@@ -18,8 +15,7 @@ TEST_CASE("the fuzz corpora replay without a crash or an unexpected exception", 
         REQUIRE(fs::is_directory(dir));
         std::size_t inputs = 0;
         for (const auto& entry : fs::directory_iterator(dir)) {
-            std::ifstream in(entry.path(), std::ios::binary);
-            const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            const std::string bytes = maskctl::test::read_text(entry.path());
             INFO(entry.path().string());
             CHECK_NOTHROW(target.run(bytes));
             ++inputs;

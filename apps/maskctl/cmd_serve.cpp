@@ -56,7 +56,9 @@ ServerOptions server_options(const ServeArgs& a) {
 bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 void print_end(const MaskServer& server) {
-    for (const auto& s : server.stats_json()["sources"]) {
+    // Named: a range-for over a member of a temporary would outlive the temporary (found by ASan).
+    const nlohmann::json stats = server.stats_json();
+    for (const auto& s : stats["sources"]) {
         const auto& people = s["stats"]["since_start"];
         fmt::print("{}: {} frames, {} people ({} with a mask, {} without), {} violations\n", s["name"].get<std::string>(),
                    s["frames"].get<std::int64_t>(), people["people_total"].get<int>(), people["people_with_mask"].get<int>(),

@@ -89,6 +89,9 @@ struct ChildResult {
 
 // Runs `argv` (argv[0] is the program path) with stdout and stderr appended to `log`, waits for it and
 // returns its exit code, wall time and peak resident memory. Throws IoError when it cannot start.
+// The peak is the kernel's ru_maxrss, which also counts the memory the child shared with this process
+// until its exec (posix_spawn's vfork): it is the larger of the child's peak and this process's
+// resident size at the spawn, so callers start children while they are still small.
 ChildResult run_child(const std::vector<std::string>& argv, const std::filesystem::path& log);
 
 // The path of the running executable (/proc/self/exe), to run maskctl subcommands as children.
