@@ -65,8 +65,9 @@ TEST_CASE("precision flag: auto runs what auto_precision() picks; bf16 runs bf16
     INFO(out);
     CHECK(code == 0);
     CHECK_THAT(out, Contains("fused oneDNN, " + to_string(auto_precision()) + ","));
-    // Not measured as accurate enough yet (docs/benchmarks.md): auto stays float until it is.
-    if (!kBf16AccuracyShown) CHECK(auto_precision() == Precision::float32);
+    // bf16 exactly where the CPU has a fast path for it, once shown as accurate (docs/benchmarks.md).
+    const bool bf16 = kBf16AccuracyShown && precision_supported(Precision::bf16);
+    CHECK(auto_precision() == (bf16 ? Precision::bf16 : Precision::float32));
 
     std::tie(code, out) = run_cli("backbone bench --batch 1 --seconds 0.1 --precision bf16", tmp / "log");
     if (precision_supported(Precision::bf16)) {
