@@ -43,6 +43,7 @@ TEST_CASE("precision flag: int8 or an unknown value: every backbone command stop
         "val " + realworld + " -m " + model + " --split val --out " + quoted(tmp / "val"),
         "bench --quick --set output.runs_dir=" + quoted(tmp / "runs"),
         "backbone bench --batch 1 --seconds 0.1",
+        "serve -m " + model + " --port 0",
     };
     for (const auto& command : commands) {
         INFO(command);

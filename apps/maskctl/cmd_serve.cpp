@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "console.hpp"
 #include "detector_options.hpp"
+#include "precision_option.hpp"
 #include "tracking_options.hpp"
 #include "maskctl/core/atomic_file.hpp"
 #include "maskctl/core/errors.hpp"
@@ -32,6 +33,7 @@ struct ServeArgs {
     bool no_panel = false;
     DetectorOptions faces;
     TrackingOptions tracking;
+    PrecisionOption precision;
 };
 
 ServerOptions server_options(const ServeArgs& a) {
@@ -75,6 +77,7 @@ int run_serve(const ServeArgs& a) {
     DetectOptions detect;
     a.faces.apply(detect);
     a.tracking.apply(detect);
+    a.precision.apply(detect);
     detect.panel = !a.no_panel;
     MaskServer server(a.model, detect, options);
     server.start();
@@ -121,6 +124,7 @@ void setup(CLI::App& parent, int& exit_code) {
     cmd->add_flag("--no-panel", a->no_panel, "No frames/s and latency panel on streamed frames");
     a->faces.add_to(cmd);
     a->tracking.add_to(cmd);
+    a->precision.add_to(cmd);
     cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
 }
 

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "maskctl/detect/pipeline.hpp"
 #include "maskctl/model/fused_backbone.hpp"
 #include "maskctl/model/model_file.hpp"
 
@@ -33,6 +34,10 @@ struct PrecisionOption {
     // Commands that load a model file: model files do not carry a precision, they run float unless told.
     void apply(LoadedModel& m) const {
         if (given()) m.model->backbone->precision = precision_from_string(value);
+    }
+    // Commands whose library part loads the model itself (serve: one detector per photo worker and source).
+    void apply(DetectOptions& d) const {
+        if (given()) d.precision = precision_from_string(value);
     }
 
 private:

@@ -458,6 +458,7 @@ LatencyStats latency_stats(std::vector<double> ms) {
 MaskDetector::MaskDetector(LoadedModel model, DetectOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
     if (!model_.model) throw Error("mask detector: no model");
+    if (options_.precision) model_.model->backbone->precision = *options_.precision;
     const auto& names = model_.info.class_names;
     for (const auto& v : options_.violation_classes)
         if (std::find(names.begin(), names.end(), v) == names.end())

@@ -5,6 +5,7 @@
 // threads behind small queues; the caller's thread gets results in frame order through an observer.
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 
 #include "maskctl/detect/annotate.hpp"
 #include "maskctl/detect/face_detector.hpp"
+#include "maskctl/model/fused_backbone.hpp"
 #include "maskctl/model/model_file.hpp"
 #include "maskctl/detect/tracker.hpp"
 #include "maskctl/detect/video_source.hpp"
@@ -40,6 +42,8 @@ struct DetectOptions {
     int drop_late_frames = -1;      // drop frames the pipeline cannot keep up with: -1 = for live sources only
     std::int64_t max_frames = 0;    // stop after this many frames; 0 = until the source ends
     const std::atomic<bool>* stop = nullptr;  // Ctrl-C: finish the frames in flight and return
+    // The backbone's arithmetic; empty = as the model file loads (float). Set on the model given to MaskDetector.
+    std::optional<Precision> precision;
 };
 
 struct FaceResult {
