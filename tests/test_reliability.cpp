@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -180,6 +181,46 @@ TEST_CASE("detect --image DIR and predict DIR go past an empty file and a symlin
     CHECK(code == kSkipped);
     CHECK_THAT(out, Contains("a.jpeg,") && Contains("z.jpg,"));
     CHECK_THAT(out, Contains("empty.jpg: empty (0 bytes)") && Contains("loop.jpg: symlink loop"));
+}
+
+// A folder of links to photos kept elsewhere (a split made of links, as people build them): the outputs
+// are named by the link, under --out. Naming them by the link's target once wrote every annotated copy
+// over the original photo.
+TEST_CASE("detect --image DIR with links to photos elsewhere writes under --out and leaves the photos alone",
+          "[reliability][detect]") {
+    test::TempDir tmp;
+    const fs::path originals = tmp / "originals", photos = tmp / "photos";
+    fs::create_directories(originals);
+    fs::create_directories(photos);
+    fs::copy_file(test::shared_dir() / "media" / "pic1.jpeg", originals / "pic1.jpeg");
+    fs::create_symlink(originals / "pic1.jpeg", photos / "link.jpeg");
+    const std::string before = test::read_text(originals / "pic1.jpeg");
+    const fs::path model = test::small_model(tmp.path());
+
+    auto [code, out] = run("detect -q -m " + quoted(model) + " --image " + quoted(photos) + " --out " +
+                               quoted(tmp / "out") + " --save-txt " + quoted(tmp / "labels") + " --save-json " +
+                               quoted(tmp / "faces.json"),
+                           tmp / "log");
+    INFO(out);
+    REQUIRE(code == 0);
+    CHECK((test::read_text(originals / "pic1.jpeg") == before));  // not expanded: binary
+    CHECK(fs::is_regular_file(tmp / "out" / "link.jpeg"));
+    CHECK(fs::is_regular_file(tmp / "labels" / "link.txt"));
+    CHECK(nlohmann::json::parse(test::read_text(tmp / "faces.json")).at("images").at(0).at("file") == "link.jpeg");
+    CHECK(fs::directory_iterator(originals)->path().filename() == "pic1.jpeg");  // nothing written beside it
+
+    // Annotated copies into the photo folder itself would replace the photos: refused.
+    std::tie(code, out) = run("detect -m " + quoted(model) + " --image " + quoted(originals) + " --out " +
+                                  quoted(originals),
+                              tmp / "log");
+    CHECK(code == kUsage);
+    CHECK_THAT(out, Contains("is the photo folder"));
+    std::tie(code, out) = run("detect -m " + quoted(model) + " --image " + quoted(originals / "pic1.jpeg") +
+                                  " --save " + quoted(originals / "pic1.jpeg"),
+                              tmp / "log");
+    CHECK(code == kUsage);
+    CHECK_THAT(out, Contains("is the photo itself"));
+    CHECK((test::read_text(originals / "pic1.jpeg") == before));  // not expanded: binary
 }
 
 TEST_CASE("a dataset with an empty file, a symlink loop and a folder link is indexed, and each is reported",

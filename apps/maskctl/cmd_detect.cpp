@@ -24,6 +24,7 @@
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/detect/predictions.hpp"
 #include "maskctl/core/errors.hpp"
+#include "maskctl/core/folder_listing.hpp"
 #include "maskctl/data/image.hpp"
 #include "maskctl/core/run_dir.hpp"
 
@@ -146,6 +147,13 @@ int run_images(const Args& a, MaskDetector& detector, const std::atomic<bool>& s
     } else if (a.save.empty() && !a.gate) {
         out_dir = create_run_dir("runs/detect");
     }
+    // Annotated copies over the photos themselves would lose the user's originals.
+    std::error_code ec;
+    if (!out_dir.empty() && fs::equivalent(out_dir, fs::is_directory(root) ? root : fs::absolute(root).parent_path(), ec))
+        throw ConfigError(fmt::format("--out {} is the photo folder: the annotated copies would replace the photos",
+                                      out_dir.string()));
+    if (!a.save.empty() && fs::equivalent(a.save, root, ec))
+        throw ConfigError(fmt::format("--save {} is the photo itself: the annotated copy would replace it", a.save));
     const auto& names = detector.class_names();
     SavedLabels saved(a, names, false);
     int violations = 0, faceless = 0, faces_total = 0;
@@ -160,7 +168,8 @@ int run_images(const Args& a, MaskDetector& detector, const std::atomic<bool>& s
             continue;
         }
         const auto faces = detector.detect_image(bgr);
-        saved.image(fs::is_directory(root) ? fs::relative(file, root) : file.filename(), bgr.size(), faces);
+        const fs::path name = fs::is_directory(root) ? path_below(root, file) : file.filename();
+        saved.image(name, bgr.size(), faces);
         faces_total += static_cast<int>(faces.size());
         if (faces.empty()) ++faceless;
         std::string line;
@@ -175,9 +184,7 @@ int run_images(const Args& a, MaskDetector& detector, const std::atomic<bool>& s
                                  faces.empty() ? "" : ": ", line);
         if (a.save.empty() && out_dir.empty()) continue;
         detector.draw(bgr, faces);
-        const fs::path dest = !a.save.empty() ? fs::path(a.save)
-                              : fs::is_directory(root) ? out_dir / fs::relative(file, root)
-                                                       : out_dir / file.filename();
+        const fs::path dest = !a.save.empty() ? fs::path(a.save) : out_dir / name;
         if (dest.has_parent_path()) create_output_folder(dest.parent_path());
         write_image(dest, bgr);
     }

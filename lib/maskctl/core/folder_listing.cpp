@@ -92,4 +92,11 @@ FolderListing list_folder(const fs::path& root, bool recursive) {
     return out;
 }
 
+fs::path path_below(const fs::path& root, const fs::path& file) {
+    const fs::path below = file.lexically_normal().lexically_relative(root.lexically_normal());
+    if (below.empty() || below == "." || below.is_absolute() || *below.begin() == "..")
+        throw Error(fmt::format("{}: not a file below {}", file.string(), root.string()));
+    return below;
+}
+
 }  // namespace maskctl

@@ -26,4 +26,10 @@ struct FolderListing {
 // only when `root` itself cannot be listed (missing, unreadable); everything below it is reported.
 FolderListing list_folder(const std::filesystem::path& root, bool recursive = true);
 
+// A listed file's name below `root`, as listed: a link keeps its own name. This is what outputs
+// (annotated copies, label files) are named by; std::filesystem::relative would follow the link and
+// give "../../photos/a.jpg", and out / that is the user's own photo. Throws Error when `file` is not
+// below `root`.
+std::filesystem::path path_below(const std::filesystem::path& root, const std::filesystem::path& file);
+
 }  // namespace maskctl
