@@ -282,6 +282,78 @@ TEST_CASE("the small-face pass adds small faces and keeps every large one, each 
     CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--small-faces works with"));
 }
 
+TEST_CASE("box adjustment moves the centre down by a share of the height and scales about it", "[detect]") {
+    const cv::Rect2f box(10, 20, 100, 100);  // centre (60, 70)
+    const cv::Rect2f a = adjust_box(box, {0.06f, 0.96f, 0.945f});
+    CHECK(a.x == Approx(12.0f));      // 60 - 96 / 2
+    CHECK(a.y == Approx(28.75f));     // 70 + 6 - 94.5 / 2
+    CHECK(a.width == Approx(96.0f));
+    CHECK(a.height == Approx(94.5f));
+    CHECK(adjust_box(box, {}) == box);
+    CHECK(parse_box_adjust("0.06,0.96,0.945") == BoxAdjust{0.06f, 0.96f, 0.945f});
+    CHECK(parse_box_adjust("0,1,1") == BoxAdjust{});
+    for (const char* bad : {"", "0.06", "0.06,0.96", "0.06,0.96,0.945,1", "0,0,1", "2,1,1", "a,b,c", "0,1,1x"})
+        CHECK_THROWS_WITH(parse_box_adjust(bad), Catch::Contains("expected SHIFT,WIDTH,HEIGHT"));
+    CHECK(default_box_adjust(FaceDetectorKind::yunet) == BoxAdjust{0.06f, 0.96f, 0.945f});
+    CHECK(default_box_adjust(FaceDetectorKind::ssd) == BoxAdjust{});
+
+    // Applied to what the detector returns, before the size filter.
+    auto o = detector_options("yunet");
+    o.box_adjust = BoxAdjust{};
+    const auto raw = make_face_detector(o)->detect(media("face.jpg"));
+    o.box_adjust.reset();
+    const auto adjusted = make_face_detector(o)->detect(media("face.jpg"));
+    REQUIRE(raw.size() == adjusted.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        const cv::Rect2f expected = adjust_box(raw[i].box, default_box_adjust(FaceDetectorKind::yunet));
+        CHECK(adjusted[i].box.y == Approx(expected.y));
+        CHECK(adjusted[i].box.height == Approx(expected.height));
+    }
+    o.box_adjust = BoxAdjust{0, -1, 1};
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("box adjustment 0,-1,1"));
+}
+
+TEST_CASE("fused passes: one face per overlapping group, its score shared by the passes that found it", "[detect]") {
+    const std::vector<Face> first{{cv::Rect2f(0, 0, 10, 10), 0.8f}};
+    const std::vector<Face> second{{cv::Rect2f(2, 0, 10, 10), 0.4f}, {cv::Rect2f(50, 50, 10, 10), 0.9f}};
+    const auto fused = fuse_passes({first, second});
+    REQUIRE(fused.size() == 2);
+    CHECK(fused[0].score == Approx(0.6f));        // (0.8 + 0.4) / 2 passes
+    CHECK(fused[0].box.x == Approx(0.8f / 1.2f));  // (0 x 0.8 + 2 x 0.4) / 1.2
+    CHECK(fused[0].box.width == Approx(10.0f));
+    CHECK(fused[1].score == Approx(0.45f));       // found by one pass of two
+    CHECK(fused[1].box == cv::Rect2f(50, 50, 10, 10));
+    CHECK(fuse_passes({first}).at(0).score == Approx(0.8f));
+    CHECK(fuse_passes({{}, {}}).empty());
+}
+
+TEST_CASE("the mirrored pass (--flip): every clear face keeps its place and its score", "[detect]") {
+    auto o = detector_options("yunet");
+    const cv::Mat photo = media("pic2.jpg");  // four faces across the frame, so a wrong mirror would show
+    const auto plain = make_face_detector(o)->detect(photo);
+    o.flip = true;
+    const auto flipped = make_face_detector(o)->detect(photo);
+    int clear = 0;
+    for (const auto& f : plain) {
+        if (f.score < 0.9f) continue;
+        ++clear;
+        const auto g = std::max_element(flipped.begin(), flipped.end(), [&](const Face& a, const Face& b) {
+            return iou(f.box, a.box) < iou(f.box, b.box);
+        });
+        REQUIRE(g != flipped.end());
+        CHECK(iou(f.box, g->box) > 0.7f);
+        CHECK(g->score > 0.8f);  // found by both passes; a mirrored box in the wrong place would halve it
+    }
+    CHECK(clear >= 3);
+    o.extra_sides = {800};
+    CHECK(make_face_detector(o)->detect(photo).size() >= 3);
+    o.extra_sides = {10};
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--extra-side is 10"));
+    o = detector_options("ssd");
+    o.flip = true;
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--flip and --extra-side work with --detector yunet"));
+}
+
 TEST_CASE("face crops are padded squares that reach below the box, replicated past the edge", "[detect]") {
     const cv::Rect r = face_crop_rect(cv::Rect2f(100, 100, 80, 100), 0.2f, 0.05f);
     CHECK(r.width == 120);

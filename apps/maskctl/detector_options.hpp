@@ -2,6 +2,7 @@
 // The flags that decide which faces the detect path finds and how it crops them, shared by
 // maskctl detect, val and data crops so an evaluation runs exactly what detection runs.
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -18,6 +19,9 @@ struct DetectorOptions {
     int max_side = 640;
     float upscale = 1.0f;
     float small_faces = 1.0f;
+    bool flip = false;
+    std::vector<int> extra_sides;
+    std::string box_adjust = "auto";
     float crop_pad = 0.2f;
 
     void add_to(CLI::App* cmd, bool crops = true) {
@@ -35,6 +39,14 @@ struct DetectorOptions {
         cmd->add_option("--small-faces", small_faces, "A second detection pass for 10-32 px faces: the full-resolution "
                                                       "frame enlarged by this factor (1 = off; yunet, haar)")
             ->capture_default_str()->check(CLI::Range(1.0, 4.0));
+        cmd->add_flag("--flip", flip, "Also search the mirrored frame and fuse the passes (yunet; twice the detection "
+                                      "cost, fewer false alarms)");
+        cmd->add_option("--extra-side", extra_sides, "Also search the frame at this longer side and fuse the passes "
+                                                     "(yunet; repeatable, e.g. 800)")
+            ->check(CLI::Range(64, 8192));
+        cmd->add_option("--box-adjust", box_adjust, "Move and scale the detector's boxes: SHIFT,WIDTH,HEIGHT (auto: "
+                                                    "yunet 0.06,0.96,0.945 as fitted on labelled photos; 0,1,1 = none)")
+            ->capture_default_str();
         if (crops)
             cmd->add_option("--crop-pad", crop_pad, "Padding around the face box for the classifier crop")
                 ->capture_default_str();
@@ -48,6 +60,9 @@ struct DetectorOptions {
         o.detector.max_side = max_side;
         o.detector.upscale = upscale;
         o.detector.small_faces = small_faces;
+        o.detector.flip = flip;
+        o.detector.extra_sides = extra_sides;
+        if (box_adjust != "auto") o.detector.box_adjust = parse_box_adjust(box_adjust);
         o.crop_pad = crop_pad;
     }
 };

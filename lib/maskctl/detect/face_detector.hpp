@@ -4,6 +4,7 @@
 // always-available fallback. Frames are BGR, as OpenCV captures them and as these detectors were trained.
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,19 @@ MASKCTL_ENUM_NAMES(FaceDetectorKind, {{FaceDetectorKind::yunet, "yunet"},
 
 // A detector name as typed (flags); throws ConfigError naming the known ones.
 FaceDetectorKind face_detector_kind(const std::string& name);
+
+// How a detector's boxes are moved and scaled to match the way people draw face boxes: the centre moves
+// down by shift_down x the height, then width and height are scaled (centre kept). YuNet, trained on
+// bare faces, stops its box at the mouth of a masked face; labellers include the mask and the chin.
+struct BoxAdjust {
+    float shift_down = 0.0f;
+    float width = 1.0f;
+    float height = 1.0f;
+    bool operator==(const BoxAdjust&) const = default;
+};
+cv::Rect2f adjust_box(const cv::Rect2f& box, const BoxAdjust& adjust);
+// "0.06,0.96,0.945" (shift_down,width,height); throws ConfigError naming the value.
+BoxAdjust parse_box_adjust(const std::string& text);
 
 struct FaceDetectorOptions {
     FaceDetectorKind kind = FaceDetectorKind::yunet;
@@ -48,10 +62,25 @@ struct FaceDetectorOptions {
     int small_face_min = 10;    // shorter side, frame pixels: the second pass's minimum face
     int small_face_max = 32;    // faces this large or larger come from the first pass only
     int small_face_side = 1920;  // longer side the frame is shrunk to before the second pass (memory, time)
+    // Test-time augmentation (YuNet): the frame is also searched mirrored, and/or at these extra longer
+    // sides; the passes are fused (fuse_passes), so a face found by one pass only keeps part of its score.
+    bool flip = false;
+    std::vector<int> extra_sides;
+    // Unset: default_box_adjust(kind).
+    std::optional<BoxAdjust> box_adjust;
 };
 
 // The score threshold each detector works well at on masked faces (see docs/detect.md).
 float default_confidence(FaceDetectorKind kind);
+// The box adjustment fitted for each detector on the train split of face-mask-realworld (see
+// docs/evaluation.md); identity for the detectors it was not fitted for.
+BoxAdjust default_box_adjust(FaceDetectorKind kind);
+
+// Several detection passes over one frame (mirrored, other sizes) as one list: boxes overlapping the
+// best remaining box by IoU >= iou_threshold are one face, whose box is their score-weighted mean and
+// whose score is the sum of their scores over max(passes, boxes): a face every pass finds keeps its
+// score, one found by a single pass of two keeps half. Best score first.
+std::vector<Face> fuse_passes(const std::vector<std::vector<Face>>& passes, float iou_threshold = 0.3f);
 
 class FaceDetector {
 public:
