@@ -206,15 +206,6 @@ std::vector<SplitRow> parse_split_csv(std::string_view text, const std::string& 
     return parsed;
 }
 
-std::string_view split_name(Split split) {
-    switch (split) {
-        case Split::train: return "train";
-        case Split::val: return "val";
-        case Split::test: return "test";
-    }
-    return "?";
-}
-
 std::optional<Split> parse_split(std::string_view name) {
     const std::string n = lower(name);
     if (n == "train" || n == "training") return Split::train;

@@ -14,15 +14,17 @@
 #include <vector>
 
 #include "maskctl/core/config.hpp"
+#include "maskctl/core/enum_names.hpp"
 #include "maskctl/data/image.hpp"
 
 namespace maskctl {
 
 enum class Split { train = 0, val = 1, test = 2 };
+MASKCTL_ENUM_NAMES(Split, {{Split::train, "train"}, {Split::val, "val"}, {Split::test, "test"}})
 inline constexpr std::array<Split, 3> kSplits{Split::train, Split::val, Split::test};
 
 // "train", "val", "test".
-std::string_view split_name(Split split);
+inline std::string_view split_name(Split split) { return enum_name(split); }
 // Accepts train|training, val|valid|validation, test|testing in any letter case.
 std::optional<Split> parse_split(std::string_view name);
 

@@ -119,17 +119,6 @@ SourceSpec parse_source_spec(const std::string& text, const std::vector<std::str
     return spec;
 }
 
-std::string to_string(SourceState state) {
-    switch (state) {
-        case SourceState::starting: return "starting";
-        case SourceState::running: return "running";
-        case SourceState::reconnecting: return "reconnecting";
-        case SourceState::ended: return "ended";
-        case SourceState::error: return "error";
-    }
-    return "error";
-}
-
 // On the pipeline's output thread: statistics, events, the latest frame, violation pictures.
 class LiveSource::Observer : public DetectObserver {
 public:
@@ -338,7 +327,7 @@ std::shared_ptr<const std::string> LiveSource::placeholder() const {
         return status_;
     }();
     cv::Mat img(360, 640, CV_8UC3, cv::Scalar(90, 90, 90));
-    const std::string line = fmt::format("{}: {}", s.name, to_string(s.state));
+    const std::string line = fmt::format("{}: {}", s.name, enum_name(s.state));
     cv::putText(img, line, {24, 170}, cv::FONT_HERSHEY_SIMPLEX, 1.1, {255, 255, 255}, 2, cv::LINE_AA);
     cv::putText(img, s.message.substr(0, 70), {24, 215}, cv::FONT_HERSHEY_SIMPLEX, 0.5, {225, 225, 225}, 1, cv::LINE_AA);
     return encode_jpeg(img, options_.jpeg_quality);

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "maskctl/detect/compliance.hpp"
+#include "maskctl/core/enum_names.hpp"
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/serve/event_log.hpp"
 #include "maskctl/serve/metrics.hpp"
@@ -41,7 +42,11 @@ struct SourceSpec {
 SourceSpec parse_source_spec(const std::string& text, const std::vector<std::string>& taken = {});
 
 enum class SourceState { starting, running, reconnecting, ended, error };
-std::string to_string(SourceState state);
+MASKCTL_ENUM_NAMES(SourceState, {{SourceState::starting, "starting"},
+                                 {SourceState::running, "running"},
+                                 {SourceState::reconnecting, "reconnecting"},
+                                 {SourceState::ended, "ended"},
+                                 {SourceState::error, "error"}})
 
 struct LiveSourceOptions {
     SourceSpec spec;

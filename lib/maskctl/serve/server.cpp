@@ -324,7 +324,7 @@ bool MaskServer::Impl::authorized(const Request& req) const {
 void MaskServer::Impl::add_routes() {
     http.Get("/healthz", [this](const Request&, Response& res) {
         nlohmann::json s = nlohmann::json::object();
-        for (const auto& src : sources) s[src->name()] = to_string(src->status().state);
+        for (const auto& src : sources) s[src->name()] = enum_name(src->status().state);
         send_json(res, 200, {{"status", "ok"}, {"uptime", std::round(uptime() * 10) / 10}, {"sources", s}});
     });
     http.Get("/api/info", [this](const Request&, Response& res) { send_json(res, 200, info_json_impl()); });
@@ -518,7 +518,7 @@ std::vector<SourceStatus> MaskServer::Impl::statuses() const {
 
 nlohmann::json MaskServer::Impl::source_json(const SourceStatus& s) const {
     return {{"name", s.name},
-            {"state", to_string(s.state)},
+            {"state", enum_name(s.state)},
             {"message", s.message},
             {"stream", "/stream/" + s.name},
             {"fps", std::round(s.fps * 10) / 10},
