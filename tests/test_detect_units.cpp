@@ -296,6 +296,23 @@ TEST_CASE("box adjustment moves the centre down by a share of the height and sca
         CHECK_THROWS_WITH(parse_box_adjust(bad), Catch::Contains("expected SHIFT,WIDTH,HEIGHT"));
     CHECK(default_box_adjust(FaceDetectorKind::yunet) == BoxAdjust{0.06f, 0.96f, 0.945f});
     CHECK(default_box_adjust(FaceDetectorKind::ssd) == BoxAdjust{});
+    // Fitting finds an adjustment back from the boxes it made; combining two is applying both.
+    const BoxAdjust made{0.06f, 0.96f, 0.945f};
+    std::vector<std::pair<cv::Rect2f, cv::Rect2f>> pairs;
+    for (float s : {30.0f, 50.0f, 80.0f, 120.0f, 200.0f}) {
+        const cv::Rect2f d(s, 2 * s, s, 1.2f * s);
+        pairs.emplace_back(d, adjust_box(d, made));
+    }
+    const BoxAdjust fit = fit_box_adjust(pairs);
+    CHECK(fit.shift_down == Approx(0.06f));
+    CHECK(fit.width == Approx(0.96f));
+    CHECK(fit.height == Approx(0.945f));
+    CHECK(fit_box_adjust({}) == BoxAdjust{});
+    const BoxAdjust then{0.1f, 1.1f, 0.9f};
+    const cv::Rect2f twice = adjust_box(adjust_box(box, made), then), once = adjust_box(box, combine(made, then));
+    CHECK(once.y == Approx(twice.y));
+    CHECK(once.x == Approx(twice.x));
+    CHECK(once.height == Approx(twice.height));
 
     // Applied to what the detector returns, before the size filter.
     auto o = detector_options("yunet");

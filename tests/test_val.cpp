@@ -75,6 +75,10 @@ TEST_CASE("val runs the detect path on VOC photos, and saved txt and json predic
     // A real detector on real photos: it finds most faces, and the classifier gets most of them right.
     CHECK(direct["faces"]["recall"].get<double>() > 0.5);
     CHECK(direct["masked"]["accuracy"].get<double>() > 0.6);
+    // Where the boxes sit against the labels, and the --box-adjust that would centre them.
+    CHECK(direct["box_fit"]["faces"].get<int>() >= 5);
+    CHECK(direct["box_fit"]["box_adjust"].size() == 3);
+    CHECK(out.find("to match them: --box-adjust") != std::string::npos);
     // Every photo with a mistake was drawn; not more photos than there are.
     std::size_t drawn = 0;
     for (const auto& e : fs::directory_iterator(dir / "errors")) drawn += e.path().extension() == ".jpg";
@@ -99,6 +103,11 @@ TEST_CASE("val runs the detect path on VOC photos, and saved txt and json predic
         REQUIRE(code == 0);
         nlohmann::json saved = read_json(dir / "saved.json"), expected = direct;
         saved.erase("source"), expected.erase("source");
+        // The box fit from boxes rounded to 0.01 px; and saved predictions cannot say how they were adjusted.
+        CHECK(saved["box_fit"]["faces"] == expected["box_fit"]["faces"]);
+        CHECK(saved["box_fit"]["height"].get<double>() == Approx(expected["box_fit"]["height"].get<double>()).epsilon(1e-3));
+        CHECK(!saved["box_fit"].contains("box_adjust"));
+        saved.erase("box_fit"), expected.erase("box_fit");
         CHECK(saved.dump(1) == expected.dump(1));
     }
     {  // --save-txt round trip: the same counts, per-class scores and matches

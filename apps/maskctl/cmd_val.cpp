@@ -3,6 +3,7 @@
 // then P, R, mAP50, mAP50-95 per class, the face detector's recall by face size, the classifier on the
 // faces found, a PR-curve and a confusion-matrix PNG, and optionally the photos with their mistakes.
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <opencv2/core/utils/logger.hpp>
@@ -62,6 +63,23 @@ void write_pictures(const fs::path& dir, const DetectionReport& r) {
                                                                   "Faces matched at IoU 0.5"));
 }
 
+// Where the detector's boxes sit against the labels, and the --box-adjust that would centre them: how
+// a user fits the adjustment to their own labelling (docs/evaluation.md).
+std::string box_fit_text(const BoxAdjust& fit, std::size_t faces, const std::optional<BoxAdjust>& used) {
+    if (faces == 0) return "";
+    std::string text = fmt::format(
+        "\nboxes against the labels (medians over {} faces >= 24 px at IoU >= 0.3): labelled centres {:.3f} box "
+        "heights lower, width x{:.3f}, height x{:.3f}\n",
+        faces, fit.shift_down, fit.width, fit.height);
+    if (used) {
+        const BoxAdjust to_labels = combine(*used, fit);
+        text += fmt::format("to match them: --box-adjust {:.3f},{:.3f},{:.3f} (this run: {:g},{:g},{:g})\n",
+                            to_labels.shift_down, to_labels.width, to_labels.height, used->shift_down, used->width,
+                            used->height);
+    }
+    return text;
+}
+
 // One annotated copy per photo with a mistake; returns how many.
 int write_mistakes(const fs::path& dir, const std::vector<ImagePrediction>& predictions, const DetectionReport& r) {
     create_output_folder(dir);
@@ -89,12 +107,14 @@ void run(const Args& a, int& exit_code) {
     std::vector<std::string> model_classes;
     std::vector<ImagePrediction> predictions;
     std::string what;
+    std::optional<BoxAdjust> used_adjust;  // unknown for saved predictions
     if (!a.predictions.empty()) {
         predictions = saved_dataset_predictions(a.predictions, dataset, model_classes, bad);
         what = fmt::format("predictions {}", a.predictions);
     } else {
         DetectOptions o;
         a.faces.apply(o);
+        used_adjust = o.detector.box_adjust.value_or(default_box_adjust(o.detector.kind));
         o.draw = o.panel = false;
         LoadedModel model = load_model(a.model);
         a.precision.apply(model);
@@ -118,7 +138,9 @@ void run(const Args& a, int& exit_code) {
     const std::string header = fmt::format("{}\ndata: {} ({}, {}{} images, {} boxes)\n", what, a.dataset, dataset.format,
                                            a.split.empty() ? "" : a.split + " split, ", dataset.images.size(),
                                            dataset.boxes());
-    const std::string text = detection_report_text(r, a.digits);
+    const auto pairs = matched_box_pairs(predictions);
+    const BoxAdjust fit = fit_box_adjust(pairs);
+    const std::string text = detection_report_text(r, a.digits) + box_fit_text(fit, pairs.size(), used_adjust);
     fmt::print("{}\n{}", header, text);
     const fs::path out = a.out.empty() ? create_run_dir("runs/val") : fs::path(a.out);
     create_output_folder(out);
@@ -129,6 +151,11 @@ void run(const Args& a, int& exit_code) {
         j["source"] = what;
         j["data"] = a.dataset;
         j["split"] = a.split;
+        j["box_fit"] = {{"faces", pairs.size()}, {"shift_down", fit.shift_down}, {"width", fit.width}, {"height", fit.height}};
+        if (used_adjust) {
+            const BoxAdjust to_labels = combine(*used_adjust, fit);
+            j["box_fit"]["box_adjust"] = {to_labels.shift_down, to_labels.width, to_labels.height};
+        }
         write_file_atomic(a.json, j.dump(2) + "\n");
     }
     if (!a.errors.empty())

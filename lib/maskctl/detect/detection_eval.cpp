@@ -74,6 +74,21 @@ std::vector<ImagePrediction> saved_dataset_predictions(const fs::path& predictio
     return out;
 }
 
+std::vector<std::pair<cv::Rect2f, cv::Rect2f>> matched_box_pairs(const std::vector<ImagePrediction>& predictions,
+                                                                 float min_iou, float min_side) {
+    std::vector<std::pair<cv::Rect2f, cv::Rect2f>> pairs;
+    for (const auto& p : predictions)
+        for (const auto& t : p.truth) {
+            if (t.difficult || std::min(t.box.width, t.box.height) < min_side) continue;
+            const FaceResult* best = nullptr;
+            float best_iou = min_iou;
+            for (const auto& f : p.faces)
+                if (const float v = iou(f.box, t.box); v >= best_iou) best = &f, best_iou = v;
+            if (best) pairs.emplace_back(best->box, t.box);
+        }
+    return pairs;
+}
+
 EvalImage to_eval_image(const ImagePrediction& p) {
     EvalImage e;
     for (const auto& t : p.truth) e.truth.push_back({t.box, t.label, t.difficult});

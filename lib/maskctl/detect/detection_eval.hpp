@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -41,6 +42,13 @@ std::vector<ImagePrediction> saved_dataset_predictions(const std::filesystem::pa
 // Ground truth and detections of one image for evaluate_detections (detections clipped to the image,
 // as a YOLO txt file holds them).
 EvalImage to_eval_image(const ImagePrediction& p);
+
+// (detected, labelled) box pairs for fit_box_adjust: every labelled face whose shorter side is at least
+// `min_side` px (not difficult) with the detection that overlaps it most, when that IoU is >= min_iou.
+// Below IoU 0.5 on purpose: boxes drawn another way than the labels miss 0.5, and those are the ones
+// the fit must see.
+std::vector<std::pair<cv::Rect2f, cv::Rect2f>> matched_box_pairs(const std::vector<ImagePrediction>& predictions,
+                                                                 float min_iou = 0.3f, float min_side = 24);
 
 // The photo with its mistakes drawn, or an empty Mat when there are none at IoU 0.5: missed faces
 // (magenta, "missed: <class>"), wrong labels ("<true> -> <predicted>"), detections that match no

@@ -80,7 +80,11 @@ public:
     std::vector<Face> detect(const cv::Mat& bgr) override {
         check_frame(bgr);
         std::vector<int> sides{options_.max_side};
-        sides.insert(sides.end(), options_.extra_sides.begin(), options_.extra_sides.end());
+        const int frame_side = std::max(bgr.cols, bgr.rows);
+        const auto effective = [&](int side) { return side > 0 && side < frame_side ? side : frame_side; };
+        for (const int side : options_.extra_sides)  // a frame already smaller than the side: the same pass again
+            if (std::none_of(sides.begin(), sides.end(), [&](int s) { return effective(s) == effective(side); }))
+                sides.push_back(side);
         std::vector<std::vector<Face>> passes;
         for (const int side : sides) {
             passes.push_back(pass(bgr, side, false));
@@ -279,6 +283,30 @@ BoxAdjust parse_box_adjust(const std::string& text) {
                                       "(shift -1..1, scales above 0; 0,1,1 = none)",
                                       text));
     return a;
+}
+
+BoxAdjust combine(const BoxAdjust& first, const BoxAdjust& then) {
+    return {first.shift_down + then.shift_down * first.height, first.width * then.width, first.height * then.height};
+}
+
+BoxAdjust fit_box_adjust(const std::vector<std::pair<cv::Rect2f, cv::Rect2f>>& pairs) {
+    if (pairs.empty()) return {};
+    std::vector<float> shift, width, height;
+    for (const auto& [d, l] : pairs) {
+        if (d.width <= 0 || d.height <= 0) continue;
+        shift.push_back((l.y + l.height / 2 - d.y - d.height / 2) / d.height);
+        width.push_back(l.width / d.width);
+        height.push_back(l.height / d.height);
+    }
+    const auto median = [](std::vector<float> v) {
+        if (v.empty()) return 1.0f;
+        const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+        std::nth_element(v.begin(), mid, v.end());
+        if (v.size() % 2) return *mid;
+        return (*mid + *std::max_element(v.begin(), mid)) / 2;
+    };
+    if (shift.empty()) return {};
+    return {median(shift), median(width), median(height)};
 }
 
 std::vector<Face> fuse_passes(const std::vector<std::vector<Face>>& passes, float iou_threshold) {

@@ -39,6 +39,12 @@ struct BoxAdjust {
 cv::Rect2f adjust_box(const cv::Rect2f& box, const BoxAdjust& adjust);
 // "0.06,0.96,0.945" (shift_down,width,height); throws ConfigError naming the value.
 BoxAdjust parse_box_adjust(const std::string& text);
+// `first`, then `then`, as one adjustment.
+BoxAdjust combine(const BoxAdjust& first, const BoxAdjust& then);
+// The adjustment that takes detected boxes to the labelled boxes they match, as (detected, labelled)
+// pairs: the medians of the centre shift (in detected heights) and of the width and height ratios.
+// Medians, because labellers disagree: some boxes hold hair and chin, some the face alone.
+BoxAdjust fit_box_adjust(const std::vector<std::pair<cv::Rect2f, cv::Rect2f>>& pairs);
 
 struct FaceDetectorOptions {
     FaceDetectorKind kind = FaceDetectorKind::yunet;
