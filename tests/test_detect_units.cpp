@@ -165,7 +165,7 @@ TEST_CASE("face detectors find the faces in the shared photos, masked ones inclu
         std::string kind;
         int pic1, pic2_min, pic3, face;
     };
-    for (const Case& c : {Case{"yunet", 2, 4, 1, 4}, Case{"ssd", 2, 3, 1, 4}}) {
+    for (const Case& c : {Case{"yunet", 2, 4, 1, 4}, Case{"ssd", 2, 3, 1, 4}, Case{"scrfd", 2, 4, 1, 4}}) {
         INFO(c.kind);
         auto det = make_face_detector(detector_options(c.kind));
         CHECK(det->name() == c.kind);
@@ -194,13 +194,48 @@ TEST_CASE("face detector options: minimum size, small frames, bad kinds and miss
     CHECK(yunet->detect(cv::Mat(300, 400, CV_8UC3, cv::Scalar(180, 170, 160))).empty());
     CHECK_THROWS_AS(yunet->detect(cv::Mat(10, 10, CV_8UC1)), Error);
 
-    CHECK_THROWS_WITH(face_detector_kind("mtcnn"), "face detector is 'mtcnn', expected yunet, ssd or haar");
+    CHECK_THROWS_WITH(face_detector_kind("mtcnn"), "face detector is 'mtcnn', expected yunet, ssd, scrfd or haar");
     o = detector_options("ssd");
     o.models_dir = "/nonexistent";
     CHECK_THROWS_AS(make_face_detector(o), ModelFileError);
     CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("/nonexistent/opencv_face_detector_uint8.pb"));
     o.confidence = 2;
     CHECK_THROWS_AS(make_face_detector(o), ConfigError);
+}
+
+TEST_CASE("SCRFD letterboxes any frame into its 640 square and maps boxes back to frame pixels", "[detect]") {
+    auto scrfd = make_face_detector(detector_options("scrfd"));
+    auto yunet = make_face_detector(detector_options("yunet"));
+    const cv::Mat photo = media("face.jpg");
+    const auto faces = scrfd->detect(photo);
+    const auto reference = yunet->detect(photo);
+    REQUIRE(faces.size() == reference.size());
+    for (const auto& f : reference) {  // the same four faces, whichever detector found them
+        float best = 0;
+        for (const auto& g : faces) best = std::max(best, iou(f.box, g.box));
+        CHECK(best > 0.6f);
+    }
+    // The photo at the right of a frame three times as wide (and so shrunk 3x more by the letterbox):
+    // the same faces, moved by the offset.
+    cv::Mat wide(photo.rows, photo.cols * 3, CV_8UC3, cv::Scalar(90, 100, 110));
+    photo.copyTo(wide(cv::Rect(photo.cols * 2, 0, photo.cols, photo.rows)));
+    const auto moved = scrfd->detect(wide);
+    CHECK(moved.size() == faces.size());
+    for (const auto& f : faces) {
+        float best = 0;
+        for (const auto& g : moved) best = std::max(best, iou(f.box + cv::Point2f(photo.cols * 2.0f, 0), g.box));
+        CHECK(best > 0.6f);
+    }
+    CHECK_NOTHROW(scrfd->detect(photo(cv::Rect(0, 0, 40, 60)).clone()));
+    CHECK(scrfd->detect(cv::Mat(480, 640, CV_8UC3, cv::Scalar::all(90))).empty());
+    CHECK_THROWS_AS(scrfd->detect(cv::Mat(10, 10, CV_8UC1)), Error);
+
+    auto o = detector_options("scrfd");
+    o.small_faces = 2;
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("--small-faces works with --detector yunet or haar"));
+    o = detector_options("scrfd");
+    o.models_dir = "/nonexistent";
+    CHECK_THROWS_WITH(make_face_detector(o), Catch::Contains("/nonexistent/scrfd_2.5g_bnkps.onnx"));
 }
 
 TEST_CASE("upscaling finds small faces and keeps boxes in frame pixels", "[detect]") {

@@ -25,10 +25,11 @@ struct DetectorOptions {
     float crop_pad = 0.2f;
 
     void add_to(CLI::App* cmd, bool crops = true) {
-        cmd->add_option("--detector", detector, "Face detector")->capture_default_str()
+        cmd->add_option("--detector", detector,
+                        "Face detector (scrfd: opt-in, its weights are for non-commercial research only)")->capture_default_str()
             ->check(CLI::IsMember(enum_choices<FaceDetectorKind>()));
         cmd->add_option("--face-models", face_models, "Folder with the face detector model files")->capture_default_str();
-        cmd->add_option("--confidence", confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5)")
+        cmd->add_option("--confidence", confidence, "Face detector threshold (default: yunet 0.6, ssd 0.5, scrfd 0.4)")
             ->check(CLI::Range(0.0, 1.0));
         cmd->add_option("--min-face", min_face, "Ignore faces smaller than this (pixels)")->capture_default_str();
         cmd->add_option("--max-side", max_side, "Shrink larger frames to this longer side for detection (0 = never)")
@@ -45,7 +46,8 @@ struct DetectorOptions {
                                                      "(yunet; repeatable, e.g. 800)")
             ->check(CLI::Range(64, 8192));
         cmd->add_option("--box-adjust", box_adjust, "Move and scale the detector's boxes: SHIFT,WIDTH,HEIGHT (auto: "
-                                                    "yunet 0.06,0.96,0.945 as fitted on labelled photos; 0,1,1 = none)")
+                                                    "yunet 0.06,0.96,0.945, scrfd 0.055,0.997,0.923, as fitted on "
+                                                    "labelled photos; 0,1,1 = none)")
             ->capture_default_str();
         if (crops)
             cmd->add_option("--crop-pad", crop_pad, "Padding around the face box for the classifier crop")

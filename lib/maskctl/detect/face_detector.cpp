@@ -168,6 +168,95 @@ private:
     cv::dnn::Net net_;
 };
 
+// SCRFD-2.5G (InsightFace, arXiv:2105.04714) through cv::dnn. Its weights are for non-commercial
+// research only, so it is never the default and is not linked by scripts/setup.sh (docs/detect.md).
+// The ONNX export only runs at 640x640 in OpenCV 4.6: the frame is letterboxed into that square.
+class ScrfdDetector : public FaceDetector {
+public:
+    static constexpr int kSide = 640;
+    explicit ScrfdDetector(const FaceDetectorOptions& o) : options_(o) {
+        const auto file = existing_model(o.models_dir / "scrfd_2.5g_bnkps.onnx", "scrfd");
+        try {
+            net_ = cv::dnn::readNetFromONNX(file.string());
+        } catch (const cv::Exception& e) {
+            throw ModelFileError(fmt::format("{}: OpenCV cannot load it as SCRFD ({})", file.string(), e.err));
+        }
+    }
+    std::vector<Face> detect(const cv::Mat& bgr) override {
+        check_frame(bgr);
+        const float scale = static_cast<float>(kSide) / static_cast<float>(std::max(bgr.cols, bgr.rows));
+        cv::Mat resized;
+        cv::resize(bgr, resized, cv::Size(std::max(1, static_cast<int>(std::lround(bgr.cols * scale))),
+                                          std::max(1, static_cast<int>(std::lround(bgr.rows * scale)))),
+                   0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        cv::Mat canvas(kSide, kSide, CV_8UC3, cv::Scalar::all(0));
+        resized.copyTo(canvas(cv::Rect(0, 0, resized.cols, resized.rows)));
+        net_.setInput(cv::dnn::blobFromImage(canvas, 1.0 / 128.0, cv::Size(kSide, kSide),
+                                             cv::Scalar(127.5, 127.5, 127.5), true, false));
+        std::vector<cv::Mat> outs;
+        net_.forward(outs, net_.getUnconnectedOutLayersNames());
+        std::vector<Face> faces = decode(outs);
+        for (Face& f : faces)
+            f.box = cv::Rect2f(f.box.x / scale, f.box.y / scale, f.box.width / scale, f.box.height / scale);
+        return finish(bgr, nms(std::move(faces)), options_);
+    }
+    std::string name() const override { return "scrfd"; }
+
+private:
+    // Nine outputs, told apart by shape (names and order differ between exports): per stride 8, 16, 32
+    // (rows 12800, 3200, 800: two anchors per cell) a score, four box distances and ten keypoint offsets.
+    static std::vector<Face> decode(const std::vector<cv::Mat>& outs) {
+        std::vector<Face> faces;
+        for (const int stride : {8, 16, 32}) {
+            const int cells = kSide / stride;
+            const int rows = cells * cells * 2;
+            const cv::Mat* score = nullptr;
+            const cv::Mat* dist = nullptr;
+            // By the last dimension and the row count: totals alone collide (stride 16's scores and
+            // stride 32's boxes both hold 3200 numbers).
+            for (const cv::Mat& m : outs) {
+                const int last = m.size[m.dims - 1];
+                if (static_cast<int>(m.total()) != rows * last) continue;
+                if (last == 1) score = &m;
+                if (last == 4) dist = &m;
+            }
+            if (!score || !dist)
+                throw Error(fmt::format("SCRFD: no outputs for stride {} (expected {} rows)", stride, rows));
+            const float* s = score->ptr<float>();
+            const float* d = dist->ptr<float>();
+            for (int i = 0; i < rows; ++i) {
+                if (s[i] < kKeepScore) continue;
+                const int cell = i / 2;
+                const float cx = static_cast<float>((cell % cells) * stride);
+                const float cy = static_cast<float>((cell / cells) * stride);
+                const float* b = d + 4 * i;
+                const float x1 = cx - b[0] * stride, y1 = cy - b[1] * stride;
+                const float x2 = cx + b[2] * stride, y2 = cy + b[3] * stride;
+                if (x2 > x1 && y2 > y1) faces.push_back({cv::Rect2f(x1, y1, x2 - x1, y2 - y1), s[i]});
+            }
+        }
+        return faces;
+    }
+    static std::vector<Face> nms(std::vector<Face> faces) {
+        std::vector<cv::Rect2d> boxes;
+        std::vector<float> scores;
+        for (const Face& f : faces) {
+            boxes.emplace_back(f.box);
+            scores.push_back(f.score);
+        }
+        std::vector<int> keep;
+        cv::dnn::NMSBoxes(boxes, scores, kKeepScore, 0.4f, keep);
+        std::vector<Face> out;
+        for (const int i : keep) out.push_back(faces[static_cast<std::size_t>(i)]);
+        return out;
+    }
+    // Boxes below this never reach the threshold the user picks (finish applies it).
+    static constexpr float kKeepScore = 0.2f;
+
+    FaceDetectorOptions options_;
+    cv::dnn::Net net_;
+};
+
 class HaarDetector : public FaceDetector {
 public:
     explicit HaarDetector(const FaceDetectorOptions& o) : options_(o) {
@@ -225,6 +314,7 @@ std::unique_ptr<FaceDetector> make_one_detector(const FaceDetectorOptions& o) {
     switch (o.kind) {
         case FaceDetectorKind::yunet: return std::make_unique<YuNetDetector>(o);
         case FaceDetectorKind::ssd: return std::make_unique<SsdDetector>(o);
+        case FaceDetectorKind::scrfd: return std::make_unique<ScrfdDetector>(o);
         case FaceDetectorKind::haar: return std::make_unique<HaarDetector>(o);
     }
     throw ConfigError("unknown face detector");
@@ -234,8 +324,10 @@ void check_small_face_options(const FaceDetectorOptions& o) {
     if (!(o.small_faces >= 1.0f && o.small_faces <= 4.0f))
         throw ConfigError(fmt::format("--small-faces is {}, expected 1 (off) to 4", o.small_faces));
     if (o.small_faces == 1.0f) return;
-    if (o.kind == FaceDetectorKind::ssd)
-        throw ConfigError("--small-faces works with --detector yunet or haar (the SSD always sees 300x300 pixels)");
+    if (o.kind == FaceDetectorKind::ssd || o.kind == FaceDetectorKind::scrfd)
+        throw ConfigError(fmt::format("--small-faces works with --detector yunet or haar (the {} always sees a fixed "
+                                      "square)",
+                                      enum_name(o.kind)));
     if (o.small_face_min < 1 || o.small_face_max <= o.small_face_min || o.small_face_side < 64)
         throw ConfigError(fmt::format("small-face pass: minimum {} / maximum {} / side {}, expected 1 <= minimum < "
                                       "maximum and side >= 64",
@@ -256,6 +348,7 @@ float default_confidence(FaceDetectorKind kind) {
     switch (kind) {
         case FaceDetectorKind::yunet: return 0.6f;
         case FaceDetectorKind::ssd: return 0.5f;
+        case FaceDetectorKind::scrfd: return 0.4f;
         case FaceDetectorKind::haar: return 0.0f;  // Haar has no score
     }
     return 0.0f;
@@ -265,6 +358,8 @@ BoxAdjust default_box_adjust(FaceDetectorKind kind) {
     // Medians over the 880 faces of the train split that YuNet (640 px, score >= 0.6) found at IoU >= 0.3:
     // labelled centres 0.06 box heights lower, widths x0.96, heights x0.945 (docs/evaluation.md).
     if (kind == FaceDetectorKind::yunet) return {0.06f, 0.96f, 0.945f};
+    // SCRFD (its 831 faces found at score >= 0.5): its boxes reach higher up the forehead than labellers'.
+    if (kind == FaceDetectorKind::scrfd) return {0.055f, 0.997f, 0.923f};
     return {};
 }
 

@@ -19,9 +19,11 @@ struct Face {
     float score = 1.0f;  // detector confidence 0..1 (Haar: 1)
 };
 
-enum class FaceDetectorKind { yunet, ssd, haar };
+// scrfd: opt-in only, its weights are licensed for non-commercial research (docs/detect.md).
+enum class FaceDetectorKind { yunet, ssd, haar, scrfd };
 MASKCTL_ENUM_NAMES(FaceDetectorKind, {{FaceDetectorKind::yunet, "yunet"},
                                       {FaceDetectorKind::ssd, "ssd"},
+                                      {FaceDetectorKind::scrfd, "scrfd"},
                                       {FaceDetectorKind::haar, "haar"}})
 
 // A detector name as typed (flags); throws ConfigError naming the known ones.
@@ -48,7 +50,8 @@ BoxAdjust fit_box_adjust(const std::vector<std::pair<cv::Rect2f, cv::Rect2f>>& p
 
 struct FaceDetectorOptions {
     FaceDetectorKind kind = FaceDetectorKind::yunet;
-    // Holds face_detection_yunet_2022mar.onnx, opencv_face_detector_uint8.pb and opencv_face_detector.pbtxt.
+    // Holds face_detection_yunet_2022mar.onnx, opencv_face_detector_uint8.pb and opencv_face_detector.pbtxt
+    // (and scrfd_2.5g_bnkps.onnx for the opt-in SCRFD).
     std::filesystem::path models_dir = "data/models/face";
     std::filesystem::path haar_cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
     // Minimum detector score; < 0 takes the detector's own default (default_confidence).
