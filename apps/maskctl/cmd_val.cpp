@@ -65,18 +65,17 @@ void write_pictures(const fs::path& dir, const DetectionReport& r) {
 
 // Where the detector's boxes sit against the labels, and the --box-adjust that would centre them: how
 // a user fits the adjustment to their own labelling (docs/evaluation.md).
-std::string box_fit_text(const BoxAdjust& fit, std::size_t faces, const std::optional<BoxAdjust>& used) {
+std::string box_fit_text(const BoxAdjust& fit, std::size_t faces, const std::optional<BoxAdjust>& used,
+                         const std::optional<BoxAdjust>& to_labels) {
     if (faces == 0) return "";
     std::string text = fmt::format(
         "\nboxes against the labels (medians over {} faces >= 24 px at IoU >= 0.3): labelled centres {:.3f} box "
         "heights lower, width x{:.3f}, height x{:.3f}\n",
         faces, fit.shift_down, fit.width, fit.height);
-    if (used) {
-        const BoxAdjust to_labels = combine(*used, fit);
+    if (used && to_labels)
         text += fmt::format("to match them: --box-adjust {:.3f},{:.3f},{:.3f} (this run: {:g},{:g},{:g})\n",
-                            to_labels.shift_down, to_labels.width, to_labels.height, used->shift_down, used->width,
+                            to_labels->shift_down, to_labels->width, to_labels->height, used->shift_down, used->width,
                             used->height);
-    }
     return text;
 }
 
@@ -140,7 +139,10 @@ void run(const Args& a, int& exit_code) {
                                            dataset.boxes());
     const auto pairs = matched_box_pairs(predictions);
     const BoxAdjust fit = fit_box_adjust(pairs);
-    const std::string text = detection_report_text(r, a.digits) + box_fit_text(fit, pairs.size(), used_adjust);
+    std::optional<BoxAdjust> to_labels;  // the --box-adjust that would match the labels
+    if (used_adjust) to_labels = combine(*used_adjust, fit);
+    const std::string text =
+        detection_report_text(r, a.digits) + box_fit_text(fit, pairs.size(), used_adjust, to_labels);
     fmt::print("{}\n{}", header, text);
     const fs::path out = a.out.empty() ? create_run_dir("runs/val") : fs::path(a.out);
     create_output_folder(out);
@@ -152,10 +154,7 @@ void run(const Args& a, int& exit_code) {
         j["data"] = a.dataset;
         j["split"] = a.split;
         j["box_fit"] = {{"faces", pairs.size()}, {"shift_down", fit.shift_down}, {"width", fit.width}, {"height", fit.height}};
-        if (used_adjust) {
-            const BoxAdjust to_labels = combine(*used_adjust, fit);
-            j["box_fit"]["box_adjust"] = {to_labels.shift_down, to_labels.width, to_labels.height};
-        }
+        if (to_labels) j["box_fit"]["box_adjust"] = {to_labels->shift_down, to_labels->width, to_labels->height};
         write_file_atomic(a.json, j.dump(2) + "\n");
     }
     if (!a.errors.empty())

@@ -169,7 +169,7 @@ private:
 };
 
 // SCRFD-2.5G (InsightFace, arXiv:2105.04714) through cv::dnn. Its weights are for non-commercial
-// research only, so it is never the default and is not linked by scripts/setup.sh (docs/detect.md).
+// research only, so it is never the default: only --detector scrfd loads it (docs/detect.md).
 // The ONNX export only runs at 640x640 in OpenCV 4.6: the frame is letterboxed into that square.
 class ScrfdDetector : public FaceDetector {
 public:
@@ -385,7 +385,6 @@ BoxAdjust combine(const BoxAdjust& first, const BoxAdjust& then) {
 }
 
 BoxAdjust fit_box_adjust(const std::vector<std::pair<cv::Rect2f, cv::Rect2f>>& pairs) {
-    if (pairs.empty()) return {};
     std::vector<float> shift, width, height;
     for (const auto& [d, l] : pairs) {
         if (d.width <= 0 || d.height <= 0) continue;
@@ -393,14 +392,13 @@ BoxAdjust fit_box_adjust(const std::vector<std::pair<cv::Rect2f, cv::Rect2f>>& p
         width.push_back(l.width / d.width);
         height.push_back(l.height / d.height);
     }
-    const auto median = [](std::vector<float> v) {
-        if (v.empty()) return 1.0f;
+    if (shift.empty()) return {};
+    const auto median = [](std::vector<float> v) {  // v is not empty
         const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
         std::nth_element(v.begin(), mid, v.end());
         if (v.size() % 2) return *mid;
         return (*mid + *std::max_element(v.begin(), mid)) / 2;
     };
-    if (shift.empty()) return {};
     return {median(shift), median(width), median(height)};
 }
 

@@ -22,8 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "maskctl/detect/compliance.hpp"
 #include "maskctl/core/enum_names.hpp"
+#include "maskctl/detect/compliance.hpp"
 #include "maskctl/detect/pipeline.hpp"
 #include "maskctl/serve/event_log.hpp"
 #include "maskctl/serve/metrics.hpp"
